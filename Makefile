@@ -1,0 +1,46 @@
+# The two commands a new user needs: `make run` and `make test`.
+GO        ?= go
+BIN       := bin
+DATA_DIR  ?= ./var
+HTTP_ADDR ?= 127.0.0.1:8080
+REDIS_ADDR ?= 127.0.0.1:6379
+TOKEN_FILE := $(DATA_DIR)/operator.token
+
+.PHONY: build run test bench vet fmt token clean
+
+build: ## build backofficed and backoffice into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/backofficed ./cmd/backoffice
+
+# run: a local daemon on the defaults. Starts a Redis with AOF under ./var when
+# none answers at $(REDIS_ADDR), creates an operator token in $(TOKEN_FILE).
+run: build token
+	@REDIS_ADDR=$(REDIS_ADDR) DATA_DIR=$(DATA_DIR) cmd/devtools/ensure-redis.sh serve
+	@echo "dashboard and API on http://$(HTTP_ADDR); operator token in $(TOKEN_FILE)"
+	BACKOFFICE_REDIS_URL=$${BACKOFFICE_REDIS_URL:-redis://$(REDIS_ADDR)/0} \
+	BACKOFFICE_HTTP_ADDR=$${BACKOFFICE_HTTP_ADDR:-$(HTTP_ADDR)} \
+	BACKOFFICE_DATA_DIR=$${BACKOFFICE_DATA_DIR:-$(DATA_DIR)} \
+	BACKOFFICE_API_TOKENS=$${BACKOFFICE_API_TOKENS:-local:operator:$$(cat $(TOKEN_FILE))} \
+	$(BIN)/backofficed
+
+token:
+	@mkdir -p $(DATA_DIR)
+	@test -s $(TOKEN_FILE) || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > $(TOKEN_FILE))
+
+# test: the whole suite against real servers (redis-server started per test).
+test:
+	@cmd/devtools/ensure-redis.sh install
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench:
+	@cmd/devtools/ensure-redis.sh install
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

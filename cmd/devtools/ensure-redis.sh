@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# ensure-redis.sh [install|serve]
+#   install: make sure redis-server is installed (Debian package), nothing else.
+#   serve:   also make sure a Redis answers at $REDIS_ADDR (default 127.0.0.1:6379);
+#            if none does, start a local redis-server with AOF under $DATA_DIR/redis.
+set -euo pipefail
+mode=${1:-install}
+addr=${REDIS_ADDR:-127.0.0.1:6379}
+data_dir=${DATA_DIR:-./var}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server is missing: installing the Debian package redis-server" >&2
+  if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
+[[ $mode == install ]] && exit 0
+
+host=${addr%:*}; port=${addr##*:}
+if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+  echo "Redis answers at $addr" >&2
+  exit 0
+fi
+mkdir -p "$data_dir/redis"
+dir=$(cd "$data_dir/redis" && pwd)
+echo "no Redis at $addr: starting redis-server with AOF in $dir" >&2
+redis-server --daemonize yes --bind "$host" --port "$port" --dir "$dir" \
+  --appendonly yes --appendfsync everysec --save "" \
+  --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+for _ in $(seq 1 100); do
+  redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1 && exit 0
+  sleep 0.1
+done
+echo "redis-server did not answer at $addr; see $dir/redis.log" >&2
+exit 1

@@ -1,0 +1,4 @@
+package jobs
+
+// campaignSpecs lists the campaign:* kinds.
+func campaignSpecs() []Spec { return nil }

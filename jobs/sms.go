@@ -1,0 +1,4 @@
+package jobs
+
+// smsSpecs lists the sms:* kinds (incoming SMS, delivery status).
+func smsSpecs() []Spec { return nil }

@@ -1,0 +1,5 @@
+package workers
+
+// registerCustomers registers the customers:* handlers (placeholder until the
+// customers family lands).
+func registerCustomers(r registrar, d Deps) {}
