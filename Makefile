@@ -28,7 +28,7 @@ token:
 
 # test: the whole suite against real servers (redis-server started per test).
 test:
-	@cmd/devtools/ensure-redis.sh install
+	@cmd/devtools/ensure-redis.sh test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 

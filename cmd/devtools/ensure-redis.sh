@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ensure-redis.sh [install|serve]
-#   install: make sure redis-server is installed (Debian package), nothing else.
+# ensure-redis.sh [install|test-deps|serve]
+#   install:   make sure redis-server is installed (Debian package), nothing else.
+#   test-deps: also install what the test suite drives: chromium (dashboard tests).
 #   serve:   also make sure a Redis answers at $REDIS_ADDR (default 127.0.0.1:6379);
 #            if none does, start a local redis-server with AOF under $DATA_DIR/redis.
 set -euo pipefail
@@ -15,6 +16,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 [[ $mode == install ]] && exit 0
+if [[ $mode == test-deps ]]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "chromium is missing: installing the Debian package chromium (headless dashboard tests)" >&2
+    if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+  exit 0
+fi
 
 host=${addr%:*}; port=${addr##*:}
 if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
