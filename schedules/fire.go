@@ -1,0 +1,147 @@
+package schedules
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/robfig/cron/v3"
+)
+
+// newCron builds a cron with one entry per enabled entry of s. Cron runs in
+// UTC; each schedule carries its own zone.
+func (r *Runner) newCron(s *Set) *cron.Cron {
+	logger := cronLogger{r.log}
+	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(logger), cron.WithChain(cron.Recover(logger)))
+	for _, name := range s.enabledNames() {
+		q := &tickQueue{sched: s.specs[name].sched}
+		c.Schedule(q, tickJob{r: r, set: s, name: name, ticks: q})
+	}
+	return c
+}
+
+// enabledNames returns the names of the entries that fire.
+func (s *Set) enabledNames() []string {
+	var names []string
+	for _, c := range s.Campaigns {
+		if c.Enabled {
+			names = append(names, c.Campaign.Name)
+		}
+	}
+	for _, j := range s.Jobs {
+		if j.Enabled {
+			names = append(names, j.Name)
+		}
+	}
+	return names
+}
+
+// tickQueue is the schedule of one cron entry. It remembers the ticks it
+// hands to cron, in order, so that the job cron runs for a tick (Job.Run
+// gets no arguments) learns which scheduled time it is running for. Cron
+// asks for the next tick once at start and once after each run, so the
+// queue holds at most the tick being run and the one after it.
+type tickQueue struct {
+	sched cron.Schedule
+	mu    sync.Mutex
+	ticks []time.Time
+}
+
+// Next implements cron.Schedule.
+func (q *tickQueue) Next(t time.Time) time.Time {
+	next := q.sched.Next(t)
+	if !next.IsZero() {
+		q.mu.Lock()
+		q.ticks = append(q.ticks, next)
+		q.mu.Unlock()
+	}
+	return next
+}
+
+// pop returns the oldest tick handed out and not yet run.
+func (q *tickQueue) pop() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ticks) == 0 {
+		return time.Time{}, false
+	}
+	t := q.ticks[0]
+	q.ticks = q.ticks[1:]
+	return t, true
+}
+
+// tickJob is the cron job of one entry.
+type tickJob struct {
+	r     *Runner
+	set   *Set
+	name  string
+	ticks *tickQueue
+}
+
+// Run implements cron.Job.
+func (j tickJob) Run() {
+	tick, ok := j.ticks.pop()
+	if !ok {
+		j.r.log.Error("schedules: cron ran an entry without a pending tick", "schedule", j.name)
+		return
+	}
+	ctx, cancel := context.WithTimeout(j.r.ctx, fireTimeout)
+	defer cancel()
+	j.r.fire(ctx, j.set, j.name, tick)
+}
+
+// fire enqueues the task of entry name of s for tick and records the
+// outcome. Taken task IDs mean another daemon (or an earlier reload of this
+// one) enqueued the tick: that is a duplicate, not an error.
+func (r *Runner) fire(ctx context.Context, s *Set, name string, tick time.Time) Run {
+	run := Run{Run: runID(tick, s.specs[name].seconds), Tick: tick.UTC(), Daemon: r.o.Daemon}
+	task, id, err := s.task(name, tick)
+	run.TaskID = id
+	if err == nil {
+		_, err = r.o.Client.EnqueueContext(ctx, task)
+	}
+	switch {
+	case err == nil:
+		run.Outcome = OutcomeEnqueued
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		run.Outcome, run.Message = OutcomeDuplicate, "enqueued by another daemon"
+	default:
+		run.Outcome, run.Message = OutcomeError, err.Error()
+	}
+	run.At = r.now().UTC()
+	if err := record(ctx, r.o.Redis, r.o.KeyPrefix, name, run); err != nil {
+		r.log.Error("schedules: cannot record a tick", "schedule", name, "run", run.Run, "error", err)
+	}
+	r.logRun(name, run)
+	if r.observe != nil {
+		r.observe(run)
+	}
+	return run
+}
+
+func (r *Runner) logRun(name string, run Run) {
+	attrs := []any{"schedule", name, "run", run.Run, "task_id", run.TaskID}
+	switch run.Outcome {
+	case OutcomeEnqueued:
+		r.log.Info("schedule fired", attrs...)
+	case OutcomeDuplicate:
+		r.log.Debug("schedule tick enqueued by another daemon", attrs...)
+	default:
+		r.log.Error("schedule tick not enqueued", append(attrs, "error", run.Message)...)
+	}
+}
+
+// cronLogger adapts slog to cron.Logger. Cron's info lines (every wake-up)
+// are debug lines here.
+type cronLogger struct{ log *slog.Logger }
+
+// Info implements cron.Logger.
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+
+// Error implements cron.Logger; it logs recovered panics too.
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append([]any{"error", err}, kv...)...)
+}
