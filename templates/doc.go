@@ -79,8 +79,10 @@
 // taken), a missing block, text outside the blocks, a subject that is not
 // one line, an empty body, an SMS over MaxSMSSegments, an unknown language
 // code, a file in an unexpected place. Each template is executed with a
-// sample customer, once with a name and once without. A Set that loaded is
-// immutable: a failed reload leaves the caller's old Set in place.
+// sample customer, once with a name and once without (and no campaign), so
+// a greeting must read well for both; the sample's Extra holds every name
+// the file uses as a field. A Set that loaded is immutable and safe for
+// concurrent use: a failed reload leaves the caller's old Set in place.
 //
 // # Languages
 //

@@ -6,6 +6,7 @@ import (
 	"strings"
 	ttemplate "text/template"
 	"text/template/parse"
+	"unicode"
 )
 
 // emailTemplate is one parsed <lang>.email.tmpl file.
@@ -34,8 +35,9 @@ func parseEmail(path, src string) (*emailTemplate, []error) {
 		return nil, []error{templateError(err)}
 	}
 	var errs []error
-	if n := firstContent(t.Tree); n != nil {
-		errs = append(errs, nodeError(t.Tree, n, `text outside the {{define}} blocks (an e-mail file is {{define "subject"}}, {{define "text"}} and {{define "html"}}; use {{/* */}} for comments)`))
+	if at := firstContent(t.Tree); at >= 0 {
+		errs = append(errs, fmt.Errorf(`templates: %s:%d: text outside the {{define}} blocks (an e-mail file is {{define "subject"}}, {{define "text"}} and {{define "html"}}; use {{/* */}} for comments)`,
+			path, 1+strings.Count(src[:at], "\n")))
 	}
 	for _, block := range emailBlocks() {
 		if t.Lookup(block) == nil {
@@ -74,19 +76,22 @@ func newText(path string) *ttemplate.Template {
 	return ttemplate.New(path).Option("missingkey=error")
 }
 
-// firstContent returns the first node of tree other than white space, or
-// nil.
-func firstContent(tree *parse.Tree) parse.Node {
+// firstContent returns the byte offset in the source of the first thing
+// in tree's top level other than white space, or -1.
+func firstContent(tree *parse.Tree) int {
 	if tree == nil || tree.Root == nil {
-		return nil
+		return -1
 	}
 	for _, n := range tree.Root.Nodes {
-		if t, ok := n.(*parse.TextNode); ok && strings.TrimSpace(string(t.Text)) == "" {
-			continue
+		t, ok := n.(*parse.TextNode)
+		if !ok {
+			return int(n.Position())
 		}
-		return n
+		if i := strings.IndexFunc(string(t.Text), func(r rune) bool { return !unicode.IsSpace(r) }); i >= 0 {
+			return int(t.Position()) + i
+		}
 	}
-	return nil
+	return -1
 }
 
 // nodeError reports msg at node n of tree as "templates: file:line:col: msg".

@@ -62,8 +62,8 @@ func (s *Set) renderEmail(t *emailTemplate, d *Data) (Email, error) {
 		return Email{}, err
 	}
 	if i := strings.IndexFunc(subject, isLineBreakOrControl); i >= 0 {
-		return Email{}, &partError{part: "subject", err: fmt.Errorf(
-			"must be one line, found %q at byte %d", []rune(subject[i:])[0], i)}
+		r, _ := utf8.DecodeRuneInString(subject[i:])
+		return Email{}, &partError{part: "subject", err: fmt.Errorf("must be one line, found %q", r)}
 	}
 	text, err := s.part("text", t.text, d)
 	if err != nil {

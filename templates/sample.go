@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	htemplate "html/template"
 	ttemplate "text/template"
 	"text/template/parse"
 )
@@ -84,6 +85,12 @@ func sampleError(path, who string, err error) error {
 	var pe *partError
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("templates: %s: rendering for %s: %w", path, who, err)
+	}
+	var he *htemplate.Error
+	if errors.As(pe.err, &he) && he.Node == nil && he.Line == 0 {
+		// An escaping error such as an unclosed attribute at the end of
+		// the block: html/template knows the block but not the file.
+		return fmt.Errorf("templates: %s: %s block: %s (rendering for %s)", path, he.Name, he.Description, who)
 	}
 	if pe.exec {
 		return fmt.Errorf("%w (rendering for %s)", templateError(pe.err), who)

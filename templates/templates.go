@@ -165,17 +165,22 @@ func (s *Set) Resolve(name, channel, lang string) (string, error) {
 	if !s.Has(name, channel) {
 		return "", fmt.Errorf("template %s (%s): %w", name, channel, ErrNotFound)
 	}
-	return "", fmt.Errorf("template %s (%s, %s): %w: no %s file and no fallback language file (fallback %q)",
-		name, lang, channel, ErrNotFound, lang, s.fallback)
+	fallback := "no fallback language"
+	if s.fallback != "" {
+		fallback = "no " + s.fallback + " fallback"
+	}
+	return "", fmt.Errorf("template %s (%s, %s): %w: no %q file and %s", name, lang, channel, ErrNotFound, lang, fallback)
 }
 
 func (s *Set) has(k key) bool {
-	if k.channel == ChannelEmail {
-		_, ok := s.email[k]
-		return ok
+	var ok bool
+	switch k.channel {
+	case ChannelEmail:
+		_, ok = s.email[k]
+	case ChannelSMS:
+		_, ok = s.sms[k]
 	}
-	_, ok := s.sms[k]
-	return ok && k.channel == ChannelSMS
+	return ok
 }
 
 // baseLanguage reduces a language tag such as "sk-SK" or "SK" to its
