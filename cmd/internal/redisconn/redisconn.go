@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -106,6 +107,8 @@ func Ping(ctx context.Context, c redis.UniversalClient) error {
 	return c.Ping(ctx).Err()
 }
 
+var hostNamePattern = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$`)
+
 var schemes = map[string]struct {
 	kind Kind
 	tls  bool
@@ -120,7 +123,7 @@ var schemes = map[string]struct {
 
 // Parse checks rawURL and builds the options of its client.
 func Parse(rawURL string) (*Target, error) {
-	u, err := parseURL(rawURL)
+	u, hosts, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +136,7 @@ func Parse(rawURL string) (*Target, error) {
 	if t.Kind == Sentinel {
 		defPort = "26379"
 	}
-	if t.Addrs, err = splitHosts(u.Host, defPort); err != nil {
+	if t.Addrs, err = splitHosts(hosts, defPort); err != nil {
 		return nil, err
 	}
 	if t.Kind == Single && len(t.Addrs) > 1 {
@@ -156,26 +159,43 @@ func Parse(rawURL string) (*Target, error) {
 }
 
 // parseURL parses raw without letting url.Error repeat it (it may hold a
-// password).
-func parseURL(raw string) (*url.URL, error) {
+// password). The host list is cut out first, because net/url refuses lists
+// such as "h1:26379,h2" and IPv6 literals in lists; u.Host is then empty.
+func parseURL(raw string) (u *url.URL, hosts string, err error) {
 	if strings.TrimSpace(raw) == "" {
-		return nil, errors.New("redis url: empty")
+		return nil, "", errors.New("redis url: empty")
 	}
-	u, err := url.Parse(raw)
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, "", errors.New("redis url: want scheme://host:port")
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	userinfo := ""
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hosts = authority[:at+1], authority[at+1:]
+	} else {
+		hosts = authority
+	}
+	if hosts == "" {
+		return nil, "", errors.New("redis url: host: required (scheme://host:port)")
+	}
+	u, err = url.Parse(scheme + "://" + userinfo + "host.invalid" + rest[end:])
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redis url: %v", err)
+		return nil, "", fmt.Errorf("redis url: %s", strings.ReplaceAll(err.Error(), raw, "<url>"))
 	}
-	if u.Opaque != "" || u.Host == "" {
-		return nil, errors.New("redis url: host: required (scheme://host:port)")
-	}
+	u.Host = ""
 	if u.Fragment != "" {
-		return nil, errors.New("redis url: fragment: not allowed")
+		return nil, "", errors.New("redis url: fragment: not allowed")
 	}
-	return u, nil
+	return u, hosts, nil
 }
 
 // splitHosts splits a comma-separated host list and checks every host:port.
@@ -199,6 +219,9 @@ func splitHosts(hosts, defPort string) ([]string, error) {
 		}
 		if host == "" {
 			return nil, fmt.Errorf("redis url: host %q: name missing", h)
+		}
+		if net.ParseIP(host) == nil && !hostNamePattern.MatchString(host) {
+			return nil, fmt.Errorf("redis url: host %q: want a host name or IP address", h)
 		}
 		addrs = append(addrs, net.JoinHostPort(host, port))
 	}
@@ -309,11 +332,13 @@ func describe(err error) error {
 // Redact returns rawURL with its passwords replaced by <redacted>, for
 // printing the effective configuration. An unparsable URL is redacted whole.
 func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
+	u, hosts, err := parseURL(rawURL)
 	if err != nil {
 		return "<redacted: unparsable url>"
 	}
 	const mark = "REDACTED-5f1c"
+	const hostMark = "HOSTS-5f1c"
+	u.Host = hostMark
 	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), mark)
@@ -323,5 +348,5 @@ func Redact(rawURL string) string {
 		q.Set("sentinel_password", mark)
 		u.RawQuery = q.Encode()
 	}
-	return strings.ReplaceAll(u.String(), mark, "<redacted>")
+	return strings.NewReplacer(mark, "<redacted>", hostMark, hosts).Replace(u.String())
 }
