@@ -63,13 +63,27 @@
 //	.Shop.Name .Shop.URL .Shop.SupportEmail .Shop.SupportPhone
 //	.Extra.<key>                  custom fields, e.g. audience CSV columns
 //
-// FirstName is the first word of Name unless the caller sets it; Shop comes
+// FirstName is the first word of Name, skipping titles such as "Ing." or
+// "Mgr.", unless the caller sets it; Shop comes
 // from the daemon's configuration. A field that may be empty reads best
 // inside {{with}}: "Dobrý deň{{with .Customer.FirstName}}, {{.}}{{end}},"
 // greets a customer without a name with "Dobrý deň,". Templates execute
 // with missingkey=error: {{.Extra.coupon}} fails for a recipient without a
 // "coupon" field ("missing field Extra.coupon"), while
 // {{index .Extra "coupon"}} gives "" instead.
+//
+// # Shipped templates
+//
+// Each in sk, cs, pl and en:
+//
+//	welcome  email       welcome to the newsletter, unsubscribe link in the footer
+//	promo    email, sms  a seasonal sale ("spring-sale"); the SMS ends with the opt-out (STOP)
+//	help     sms         the reply to HELP and INFO: who writes, STOP, START, contacts
+//	test     email, sms  minimal, for test sends
+//
+// Czech addresses people in the vocative ("Dobrý den, pane Nováku"), which a
+// customer record does not hold: the Czech e-mails greet with the audience
+// column "osloveni" when a recipient has one, and neutrally otherwise.
 //
 // # Validation
 //

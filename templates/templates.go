@@ -50,7 +50,8 @@ type Data struct {
 type CustomerData struct {
 	ID   string
 	Name string
-	// FirstName is the first word of Name when left empty.
+	// FirstName, when left empty, is the first word of Name that is not a
+	// title such as "Ing." or "Mgr.".
 	FirstName string
 	Email     string
 	Phone     string

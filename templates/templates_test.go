@@ -190,6 +190,13 @@ func TestShippedWithoutName(t *testing.T) {
 	if !strings.HasPrefix(e.Text, "Dobrý deň,\n") {
 		t.Errorf("promo sk text starts %q, want a greeting without a name", e.Text[:20])
 	}
+	e, err = s.RenderEmail("welcome", "cs", d) // no Extra at all: index gives ""
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.Text, "Dobrý den,\n") || !strings.Contains(e.Text, "Příjemce: <x@example.com>") {
+		t.Errorf("welcome cs for a nameless customer:\n%s", e.Text)
+	}
 	m, err := s.RenderSMS("help", "en", d)
 	if err != nil {
 		t.Fatal(err)
