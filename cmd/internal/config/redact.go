@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 )
@@ -44,3 +45,53 @@ func (c Config) String() string { return c.Redacted() }
 
 // GoString is Redacted, for %#v.
 func (c Config) GoString() string { return c.Redacted() }
+
+// Secrets returns every secret value of the configuration (API token
+// secrets, passwords inside the Redis and SMTP URLs, the Twilio auth token,
+// the unsubscribe secret), for a logger that scrubs them from its output.
+func (c Config) Secrets() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	for _, t := range c.APITokens {
+		add(t.Secret)
+	}
+	for _, raw := range []string{c.RedisURL, c.SMTPURL} {
+		for _, s := range urlSecrets(raw) {
+			add(s)
+		}
+	}
+	add(c.TwilioAuthToken)
+	add(c.UnsubscribeSecret)
+	return out
+}
+
+// urlSecrets returns the password of a URL and any *password query value,
+// both as written and percent-encoded.
+func urlSecrets(raw string) []string {
+	var out []string
+	// Cut the authority by hand: net/url refuses host lists.
+	if _, rest, ok := strings.Cut(raw, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.ContainsAny(rest[:at], "/?#") {
+			if _, pass, ok := strings.Cut(rest[:at], ":"); ok && pass != "" {
+				out = append(out, pass)
+				if dec, err := url.PathUnescape(pass); err == nil && dec != pass {
+					out = append(out, dec)
+				}
+			}
+		}
+		if _, query, ok := strings.Cut(rest, "?"); ok {
+			if q, err := url.ParseQuery(query); err == nil {
+				for k, vs := range q {
+					if strings.HasSuffix(k, "password") {
+						out = append(out, vs...)
+					}
+				}
+			}
+		}
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,25 @@ func TestEnsureSecretsRejectsShortFile(t *testing.T) {
 	err := c.EnsureSecrets()
 	if err == nil || !strings.Contains(err.Error(), path+": want at least 32 characters, got 5") {
 		t.Errorf("EnsureSecrets() = %v, want an error naming %s", err, path)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	c := Config{
+		RedisURL:          "redis-sentinel://u:r%40pw@s1:1,s2/m?sentinel_password=spw",
+		SMTPURL:           "smtp://mailer:smtppw@relay:587",
+		APITokens:         []Token{{Name: "a", Role: RoleViewer, Secret: "tok-secret-000001"}},
+		TwilioAuthToken:   "twtok",
+		UnsubscribeSecret: strings.Repeat("u", 32),
+	}
+	got := c.Secrets()
+	for _, want := range []string{"r%40pw", "r@pw", "spw", "smtppw", "tok-secret-000001", "twtok", strings.Repeat("u", 32)} {
+		if !slices.Contains(got, want) {
+			t.Errorf("Secrets() = %q, lacks %q", got, want)
+		}
+	}
+	if got := (Config{RedisURL: "redis://127.0.0.1:6379/0"}).Secrets(); len(got) != 0 {
+		t.Errorf("Secrets() without secrets = %q, want none", got)
 	}
 }
