@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -47,7 +48,7 @@ type outcome struct {
 }
 
 const (
-	maxAttempts = 8               // compare-and-set attempts per customer
+	maxAttempts = 25              // compare-and-set attempts per customer
 	claimGrace  = 5 * time.Minute // age after which an unheld claim is stale
 )
 
@@ -75,6 +76,11 @@ func (s *Store) apply(ctx context.Context, muts []mutation) ([]outcome, error) {
 				}
 				break
 			}
+			if attempt > 1 {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
+			}
 			var err error
 			if pending, err = s.applyOnce(ctx, muts, pending, out); err != nil {
 				return nil, err
@@ -83,6 +89,20 @@ func (s *Store) apply(ctx context.Context, muts []mutation) ([]outcome, error) {
 		lo = hi
 	}
 	return out, nil
+}
+
+// backoff waits a little, more after each lost compare-and-set, with
+// jitter so that racing updates of one customer spread out.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // plan is the work for one customer in one attempt.
