@@ -1,0 +1,107 @@
+package email
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopworks/backoffice/workers/email/smtptest"
+	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// benchConns is the number of SMTP connections in both benchmarks.
+const benchConns = 4
+
+// benchMessage returns message i of the benchmark: the same content as the
+// tests, a distinct recipient and Message-ID.
+func benchMessage(i int64) *Message {
+	m := sample()
+	m.To = "customer" + strconv.FormatInt(i, 10) + "@example.sk"
+	m.MessageID = "<bench." + strconv.FormatInt(i, 10) + "@mail.example.sk>"
+	return m
+}
+
+func reportRate(b *testing.B, srv *smtptest.Server) {
+	b.Helper()
+	smtptest.WaitUntil(b, time.Minute, func() bool { return srv.Count() >= b.N },
+		func() string { return fmt.Sprintf("sink got %d of %d messages", srv.Count(), b.N) })
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkPoolSend sends through Pool (Size 4) from many goroutines.
+func BenchmarkPoolSend(b *testing.B) {
+	srv := smtptest.Start(b, smtptest.Options{Sink: true})
+	pool, err := NewPool(PoolOptions{URL: srv.URL(), Size: benchConns, HELO: "bench.test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	var seq atomic.Int64
+	b.SetParallelism(benchConns)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := pool.Send(context.Background(), benchMessage(seq.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	reportRate(b, srv)
+}
+
+// BenchmarkGoMailDirect is the baseline: go-mail's own reuse of dialled
+// connections (DialToSMTPClientWithContext once per connection, then
+// SendWithSMTPClient), with the same message, the same sink and the same
+// number of connections as BenchmarkPoolSend.
+func BenchmarkGoMailDirect(b *testing.B) {
+	srv := smtptest.Start(b, smtptest.Options{Sink: true})
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	portN, _ := strconv.Atoi(port)
+	client, err := gomail.NewClient(host, gomail.WithPort(portN), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithHELO("bench.test"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conns := make(chan *smtp.Client, benchConns)
+	for range benchConns {
+		c, err := client.DialToSMTPClientWithContext(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns <- c
+	}
+	defer func() {
+		for range benchConns {
+			_ = client.CloseWithSMTPClient(<-conns)
+		}
+	}()
+	var seq atomic.Int64
+	b.SetParallelism(benchConns)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			msg, err := build(benchMessage(seq.Add(1)), time.Now())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			c := <-conns
+			err = client.SendWithSMTPClient(c, msg)
+			conns <- c
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	reportRate(b, srv)
+}
