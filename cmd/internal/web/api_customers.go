@@ -1,0 +1,78 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/shopworks/backoffice/cmd/internal/config"
+	"github.com/shopworks/backoffice/workers/customers"
+)
+
+// Timeline sizes of GET /api/customers/{ref}?events=N.
+const (
+	defaultEvents = 20
+	maxEvents     = 500
+)
+
+func (s *Server) registerCustomers() {
+	s.api("GET /api/customers/{ref}", config.RoleViewer, s.showCustomer)
+}
+
+// customerView is a customer with the newest events of its timeline.
+type customerView struct {
+	Customer customers.Customer `json:"customer"`
+	Events   []customers.Event  `json:"events"`
+}
+
+// showCustomer finds a customer by id, e-mail or phone number.
+func (s *Server) showCustomer(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
+	n, err := eventsParam(r)
+	if err != nil {
+		writeFieldError(w, "events", err.Error())
+		return
+	}
+	c, err := s.customers.Find(r.Context(), ref)
+	if errors.Is(err, customers.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "customer %q: not found", ref)
+		return
+	}
+	if err != nil {
+		s.storeError(w, r, "customer "+strconv.Quote(ref), err)
+		return
+	}
+	events := []customers.Event{}
+	if n > 0 { // the store reads 0 as its default
+		if events, err = s.customers.Timeline(r.Context(), c.ID, int64(n)); err != nil {
+			s.storeError(w, r, "customer "+strconv.Quote(ref)+": timeline", err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, customerView{Customer: c, Events: events})
+}
+
+// eventsParam reads ?events=N: default 20, 0..500.
+func eventsParam(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("events")
+	if v == "" {
+		return defaultEvents, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxEvents {
+		return 0, errors.New("events: want a whole number from 0 to " + strconv.Itoa(maxEvents) + ", got " + strconv.Quote(v))
+	}
+	return n, nil
+}
+
+// storeError answers a store failure: a validation error of the store
+// (an invalid ref) is the caller's 400; anything else is logged and 503.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	var fe *customers.FieldError
+	if errors.As(err, &fe) {
+		writeFieldError(w, fe.Field, what+": "+err.Error())
+		return
+	}
+	s.log.ErrorContext(r.Context(), "store read failed", "what", what, "err", err)
+	writeError(w, http.StatusServiceUnavailable, "%s: the store is not reachable; try again", what)
+}

@@ -1,0 +1,34 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// apiError is the body of every JSON error. Field names the invalid input
+// field, when there is one.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing left to tell it
+}
+
+// writeError writes {"error": ...} with status.
+func writeError(w http.ResponseWriter, status int, format string, a ...any) {
+	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, a...)})
+}
+
+// writeFieldError writes a 400 naming the invalid field.
+func writeFieldError(w http.ResponseWriter, field, msg string) {
+	writeJSON(w, http.StatusBadRequest, apiError{Error: msg, Field: field})
+}

@@ -1,0 +1,36 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shopworks/backoffice/cmd/internal/config"
+)
+
+// monitorRoot is where asynqmon is mounted.
+const monitorRoot = "/monitor"
+
+// sharedRedis hands asynqmon our Redis client instead of letting it open
+// its own. asynqmon's Close would close it: the Server never calls it.
+type sharedRedis struct{ c redis.UniversalClient }
+
+// MakeRedisClient implements asynq.RedisConnOpt.
+func (o sharedRedis) MakeRedisClient() interface{} { return o.c }
+
+// registerMonitor mounts asynqmon behind our login: operators get the full
+// UI, viewers a read-only one.
+func (s *Server) registerMonitor() {
+	conn := sharedRedis{c: s.redis}
+	full := asynqmon.New(asynqmon.Options{RootPath: monitorRoot, RedisConnOpt: conn})
+	readOnly := asynqmon.New(asynqmon.Options{RootPath: monitorRoot, RedisConnOpt: conn, ReadOnly: true})
+	s.page(full.RootPath()+"/", config.RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := callerOf(r.Context())
+		if c.Role.Allows(config.RoleOperator) {
+			full.ServeHTTP(w, r)
+			return
+		}
+		readOnly.ServeHTTP(w, r)
+	}))
+}

@@ -1,0 +1,102 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// requestNote is filled in while a request is served and read by observe
+// for its log line: who called.
+type requestNote struct {
+	caller string
+}
+
+type noteKey struct{}
+
+// noteCaller records the caller's token name (never its secret) for the
+// request's log line.
+func noteCaller(ctx context.Context, name string) {
+	if n, ok := ctx.Value(noteKey{}).(*requestNote); ok {
+		n.caller = name
+	}
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe wraps the mux: one log line and one metric sample per request,
+// labelled with the route pattern that matched, and panic recovery.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		note := &requestNote{}
+		r = r.WithContext(context.WithValue(r.Context(), noteKey{}, note))
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.ErrorContext(r.Context(), "http handler panic", "panic", p, "method", r.Method, "path", r.URL.Path)
+				if rec.status == 0 {
+					writeError(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			s.finish(r, rec, note, time.Since(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// finish logs the request and counts it. r.Pattern is set by the mux on the
+// request it was given, so it names the matched route here.
+func (s *Server) finish(r *http.Request, rec *statusRecorder, note *requestNote, took time.Duration) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	s.metrics.observe(route, strconv.Itoa(status), took)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+		slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("took", took),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if note.caller != "" {
+		attrs = append(attrs, slog.String("token", note.caller))
+	}
+	s.log.LogAttrs(r.Context(), level, "http request", attrs...)
+}
