@@ -14,6 +14,9 @@ const (
 	KindCampaignLaunch = "campaign:launch"
 	// KindCampaignChunk sends one chunk of a run's recipients.
 	KindCampaignChunk = "campaign:chunk"
+	// KindCampaignTest sends a campaign's message to one address, marked
+	// as a test, outside any run.
+	KindCampaignTest = "campaign:test"
 )
 
 // Channels a campaign sends on.
@@ -33,6 +36,11 @@ func campaignSpecs() []Spec {
 			Kind: KindCampaignChunk, Queue: QueueCampaigns, MaxRetry: 25,
 			Timeout: 30 * time.Minute, Retention: 7 * 24 * time.Hour,
 			Summary: "send one chunk of a campaign run, checking the ledger before each recipient",
+		}),
+		spec[CampaignTestArgs](Spec{
+			Kind: KindCampaignTest, Queue: QueueDefault, MaxRetry: 3,
+			Timeout: 5 * time.Minute, Retention: 24 * time.Hour,
+			Summary: "send a campaign's message to one test address, outside any run",
 		}),
 	}
 }
@@ -212,6 +220,42 @@ func (a CampaignChunkArgs) Validate() error {
 		return Errorf("run", "must be a run id, got %q", a.Run)
 	case a.Chunk < 0:
 		return Errorf("chunk", "must not be negative")
+	}
+	return nil
+}
+
+// CampaignTestArgs are the args of campaign:test: render the campaign's
+// template as the customer CustomerID (or sample data) in Language and
+// send it to To, with "[TEST]" in front of the subject.
+type CampaignTestArgs struct {
+	Campaign Campaign `json:"campaign"`
+	// To is an e-mail address or an E.164 phone number, per the channel.
+	To string `json:"to"`
+	// Language picks the template language; "" uses the customer's.
+	Language string `json:"language,omitempty"`
+	// CustomerID, optional, renders with that customer's data.
+	CustomerID string `json:"customer_id,omitempty"`
+}
+
+// Kind implements Args.
+func (CampaignTestArgs) Kind() string { return KindCampaignTest }
+
+// Validate implements Args.
+func (a CampaignTestArgs) Validate() error {
+	if err := a.Campaign.Validate(); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	switch {
+	case strings.TrimSpace(a.To) == "" || len(a.To) > 254:
+		return Errorf("to", "must be an e-mail address or a phone number, got %q", a.To)
+	case a.Campaign.Channel == ChannelSMS && !strings.HasPrefix(a.To, "+"):
+		return Errorf("to", "must be a phone number in international format (+421...), got %q", a.To)
+	case a.Campaign.Channel == ChannelEmail && !strings.Contains(a.To, "@"):
+		return Errorf("to", "must be an e-mail address, got %q", a.To)
+	case len(a.Language) > 16:
+		return Errorf("language", "must be a language code such as sk, got %q", a.Language)
+	case len(a.CustomerID) > 128:
+		return Errorf("customer_id", "is too long")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/shopworks/backoffice/workers/campaigns"
 )
 
 // Deps are the concrete collaborators the handlers need. The daemon builds
@@ -23,6 +24,7 @@ type Deps struct {
 	DataDir   string
 	Now       func() time.Time // nil means time.Now
 	// Family-specific collaborators are added below, one field each.
+	Campaigns *campaigns.Engine // campaign:* (nil fails those tasks)
 }
 
 func (d Deps) now() time.Time {
@@ -37,7 +39,8 @@ func (d Deps) now() time.Time {
 func Register(mux *asynq.ServeMux, d Deps) {
 	r := registrar{mux: mux, seen: map[string]bool{}}
 	registerCustomers(r, d)
-	// registerSMS(r, d), registerCampaigns(r, d): added by their families.
+	registerCampaigns(r, d)
+	// registerSMS(r, d): added by its family.
 }
 
 type registrar struct {

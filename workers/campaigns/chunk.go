@@ -1,0 +1,235 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/shopworks/backoffice/jobs"
+)
+
+// runInfo is what a chunk needs of its run.
+type runInfo struct {
+	state   State
+	def     jobs.Campaign
+	started time.Time
+	quiet   quietHours
+}
+
+func (s *Store) runInfo(ctx context.Context, campaign, run string) (runInfo, error) {
+	st, err := s.Status(ctx, campaign, run)
+	if err != nil {
+		return runInfo{}, err
+	}
+	q, err := parseQuiet(st.Definition.QuietHours)
+	if err != nil {
+		return runInfo{}, fmt.Errorf("campaign %s run %s: %w", campaign, run, err)
+	}
+	return runInfo{state: st.State, def: st.Definition, started: st.Started, quiet: q}, nil
+}
+
+// HandleChunk sends one chunk of a run. Each recipient's ledger entry is
+// checked first, so a retried chunk only sends to those still pending.
+//
+// It returns nil when the chunk is done (or its run cancelled), a
+// *HoldError when it must run again later without it being a failure, an
+// error wrapping asynq.SkipRetry when the run is gone, and any other error
+// for a transient failure (asynq retries with backoff).
+//
+// Crash policy: a recipient found in state "sending" was being sent when a
+// worker died, and nobody knows whether the message left. E-mail is sent
+// again with the same Message-ID (receivers and mailbox providers drop
+// the duplicate by it); losing the message is the worse outcome. An SMS is
+// not sent again (a second SMS costs money and annoys): it is recorded as
+// failed with code "in_doubt", counted, and re-sent only if an operator
+// retries the failed recipients; a delivery report that arrives for it
+// later still moves it to delivered. Each send gets a deadline of a third
+// of the slot lease, so the in-doubt window is one send long.
+func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) error {
+	info, err := e.store.runInfo(ctx, a.Campaign, a.Run)
+	if errors.Is(err, ErrNoRun) {
+		return permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	switch info.state {
+	case StateCancelled, StateFinished:
+		return e.chunkDone(ctx, a, "")
+	case StatePaused:
+		return hold(e.cfg.PausePoll, "run paused")
+	}
+	c := &chunk{e: e, args: a, info: info, rk: e.store.keys.run(a.Campaign, a.Run)}
+	c.lease = &lease{
+		store: e.store, rk: c.rk, chunk: a.Chunk, token: e.newRunID(), ttl: e.cfg.SlotLease,
+		slots:    slotsFor(info.def.RatePerSecond, e.cfg.ChunkRate, e.cfg.MaxChunksInFlight),
+		campaign: a.Campaign, run: a.Run,
+	}
+	if busy, err := c.lease.acquire(ctx); err != nil || busy != nil {
+		return c.busy(busy, err)
+	}
+	err = c.send(ctx)
+	if err == nil || errors.Is(err, errRunCancelled) {
+		return e.chunkDone(ctx, a, c.lease.token)
+	}
+	if rerr := c.lease.release(context.WithoutCancel(ctx)); rerr != nil {
+		e.cfg.Logger.Warn("campaign chunk: release slot", "campaign", a.Campaign, "run", a.Run, "chunk", a.Chunk, "error", rerr)
+	}
+	return err
+}
+
+// chunkDone records the chunk as done; the last one finishes the run.
+func (e *Engine) chunkDone(ctx context.Context, a jobs.CampaignChunkArgs, token string) error {
+	rk := e.store.keys.run(a.Campaign, a.Run)
+	state, err := chunkDoneScript.Run(ctx, e.store.rdb, []string{rk.run, rk.done, rk.slots, rk.owners},
+		a.Chunk, e.store.nowMS(), token).Text()
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: chunk %d: record done: %w", a.Campaign, a.Run, a.Chunk, noRun(err))
+	}
+	if State(state) == StateFinished {
+		e.cfg.Logger.Info("campaign run finished", "campaign", a.Campaign, "run", a.Run)
+	}
+	return nil
+}
+
+// chunk is one chunk being sent.
+type chunk struct {
+	e      *Engine
+	args   jobs.CampaignChunkArgs
+	info   runInfo
+	rk     runKeys
+	lease  *lease
+	quiet  time.Time // earliest end of a quiet-hours hold, zero if none
+	events []string  // recipients whose timeline event was written, to drop from noevent
+}
+
+func (c *chunk) busy(b *slotBusy, err error) error {
+	if err != nil {
+		return err
+	}
+	wait := b.until.Sub(c.e.cfg.Now())
+	if b.why == "run" {
+		// a slot frees when a chunk ends: about a chunk's worth of sends at
+		// this chunk's share of the rate, but look again within a minute
+		share := c.info.def.RatePerSecond / float64(c.lease.slots)
+		wait = min(time.Duration(float64(c.e.cfg.ChunkSize)/share*float64(time.Second)), time.Minute)
+	}
+	return hold(wait, "%s", map[string]string{"run": "all in-flight slots of the run are taken", "chunk": "another worker is sending this chunk"}[b.why])
+}
+
+// send walks the chunk's recipients.
+func (c *chunk) send(ctx context.Context) error {
+	ids, err := c.e.store.rdb.LRange(ctx, c.rk.chunk(c.args.Chunk), 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: chunk %d: read recipients: %w", c.args.Campaign, c.args.Run, c.args.Chunk, err)
+	}
+	entries, err := c.e.store.entries(ctx, c.args.Campaign, c.args.Run, ids)
+	if err != nil {
+		return err
+	}
+	if err := c.catchUpEvents(ctx, entries); err != nil {
+		return err
+	}
+	defer c.flushEvents(context.WithoutCancel(ctx))
+	for _, en := range entries {
+		if en.State != EntryPending && en.State != EntrySending {
+			continue
+		}
+		if busy, err := c.lease.renew(ctx); err != nil || busy != nil {
+			return c.busy(busy, err)
+		}
+		if err := c.one(ctx, en); err != nil {
+			return err
+		}
+		if len(c.events) >= 64 {
+			c.flushEvents(ctx)
+		}
+	}
+	if !c.quiet.IsZero() {
+		return hold(c.quiet.Sub(c.e.cfg.Now()), "sms quiet hours")
+	}
+	return nil
+}
+
+// catchUpEvents writes the timeline events a previous attempt sent but
+// could not record.
+func (c *chunk) catchUpEvents(ctx context.Context, entries []Entry) error {
+	var sent []Entry
+	for _, en := range entries {
+		if en.State == EntrySent || en.State == EntryDelivered || en.State == EntryUndelivered {
+			sent = append(sent, en)
+		}
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	ids := make([]any, len(sent))
+	for i, en := range sent {
+		ids[i] = en.Recipient
+	}
+	missing, err := c.e.store.rdb.SMIsMember(ctx, c.rk.noevent, ids...).Result()
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: chunk %d: read missing events: %w", c.args.Campaign, c.args.Run, c.args.Chunk, err)
+	}
+	for i, m := range missing {
+		if !m {
+			continue
+		}
+		r, _, err := c.resolve(ctx, sent[i].Recipient)
+		if err != nil {
+			return err
+		}
+		if err := c.addEvent(ctx, r, sent[i].Detail, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushEvents drops the recipients whose event is written from noevent.
+func (c *chunk) flushEvents(ctx context.Context) {
+	if len(c.events) == 0 {
+		return
+	}
+	members := make([]any, len(c.events))
+	for i, id := range c.events {
+		members[i] = id
+	}
+	if err := c.e.store.rdb.SRem(ctx, c.rk.noevent, members...).Err(); err != nil {
+		c.e.cfg.Logger.Warn("campaign chunk: clear written events", "campaign", c.args.Campaign, "run", c.args.Run, "error", err)
+		return
+	}
+	c.events = c.events[:0]
+}
+
+// resolve loads the recipient with ledger key id as they are now; the
+// second result is a skip reason when the recipient is gone.
+func (c *chunk) resolve(ctx context.Context, id string) (recipient, string, error) {
+	channel := c.info.def.Channel
+	// a retry-failed run keeps its parent's frozen definition, so a file
+	// audience still names its file and its rows were copied into data
+	if c.info.def.Audience.File == "" {
+		r, found, err := c.e.customerRecipient(ctx, channel, id)
+		if err != nil {
+			return recipient{}, "", fmt.Errorf("campaign %s run %s: recipient %s: %w", c.args.Campaign, c.args.Run, id, err)
+		}
+		if !found {
+			return recipient{id: id}, ReasonNotFound, nil
+		}
+		return r, "", nil
+	}
+	data, err := c.e.store.rdb.HGet(ctx, c.rk.data, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return recipient{}, "", permanent(fmt.Errorf("campaign %s run %s: recipient %s: stored row is missing", c.args.Campaign, c.args.Run, id))
+	}
+	if err != nil {
+		return recipient{}, "", fmt.Errorf("campaign %s run %s: recipient %s: read stored row: %w", c.args.Campaign, c.args.Run, id, err)
+	}
+	r, err := c.e.resolveFile(ctx, channel, id, data)
+	if err != nil {
+		return recipient{}, "", fmt.Errorf("campaign %s run %s: %w", c.args.Campaign, c.args.Run, err)
+	}
+	return r, "", nil
+}

@@ -1,0 +1,236 @@
+// Package campaigns is the campaign engine: a launch snapshots a campaign's
+// audience into a run (ledger + chunks in Redis), chunk jobs send to each
+// recipient exactly once under a rate limit shared by every daemon, and
+// operators pause, resume, cancel and retry the failed recipients of a run.
+//
+// Every recipient has a ledger entry that a chunk checks before it sends
+// and updates around the send, in Lua scripts that keep the run's counters
+// in step (see EntryState for the states and chunk.go for the crash
+// policy). All of a run's keys share one hash tag, so it works on Redis
+// Cluster.
+package campaigns
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/templates"
+	"github.com/shopworks/backoffice/workers/email"
+)
+
+// Enqueuer enqueues tasks (*asynq.Client).
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Renderer renders a campaign's template for one recipient (*templates.Set).
+type Renderer interface {
+	RenderEmail(name, lang string, d templates.Data) (templates.Email, error)
+	RenderSMS(name, lang string, d templates.Data) (templates.SMS, error)
+}
+
+// MailSender sends one e-mail (*email.Pool, *email.Outbox).
+type MailSender interface {
+	Send(ctx context.Context, m *email.Message) error
+}
+
+// SMSSender sends one SMS (*sms.Client, *sms.Outbox).
+type SMSSender interface {
+	Send(ctx context.Context, m smsMessage) (smsResult, error)
+}
+
+// Config configures an Engine. Zero values take the documented defaults.
+type Config struct {
+	Redis     redis.UniversalClient // required
+	KeyPrefix string                // prefix of every key, e.g. "bo:"
+	Enqueuer  Enqueuer              // required: enqueues chunk and launch tasks
+	Customers CustomerSource        // required
+	Templates Renderer              // required
+	Mail      MailSender            // required to send e-mail campaigns
+	SMS       SMSSender             // required to send SMS campaigns
+
+	Unsubscribe Unsubscriber // signs the unsubscribe links of e-mails
+	// MailFrom is the From of campaign mail ("Shop <shop@example.sk>"); its
+	// domain also ends every Message-ID.
+	MailFrom string
+	// UnsubscribeMailto is added to List-Unsubscribe when set.
+	UnsubscribeMailto string
+	// SMSStatusCallback is the absolute URL Twilio posts delivery reports
+	// to; empty sends no callback URL.
+	SMSStatusCallback string
+	// PhoneRegion reads numbers of audience files written without a
+	// country code ("SK"); empty requires +<country>.
+	PhoneRegion string
+	// DataDir is where relative audience file paths are read from.
+	DataDir string
+
+	ChunkSize int // recipients per chunk, default 500
+	// ChunkRate is the sends per second one chunk is expected to manage,
+	// default 20: a run gets ceil(rate_per_second/ChunkRate) chunks in
+	// flight, at most MaxChunksInFlight (default 8).
+	ChunkRate         float64
+	MaxChunksInFlight int
+	// MaxRateWait is the longest a chunk waits in-process for the rate
+	// limiter (default 2s); longer waits hold the chunk in the queue.
+	MaxRateWait time.Duration
+	// PausePoll is how often the chunks of a paused run look whether it was
+	// resumed (default 30s).
+	PausePoll time.Duration
+	// SlotLease is how long a chunk holds its in-flight slot without
+	// renewing it (default 2m); a crashed worker's chunk is taken over after
+	// it. Each send gets at most a third of it.
+	SlotLease time.Duration
+	// SIDTTL is how long SMS delivery reports are accepted (default 30 days).
+	SIDTTL time.Duration
+	// MinAttempts is the number of attempted sends before max_error_ratio
+	// applies (default 50).
+	MinAttempts int
+
+	Now    func() time.Time // nil means time.Now
+	Logger *slog.Logger     // nil discards
+}
+
+func (c *Config) defaults() error {
+	switch {
+	case c.Redis == nil:
+		return errors.New("campaigns: config: Redis is required")
+	case c.Enqueuer == nil:
+		return errors.New("campaigns: config: Enqueuer is required")
+	case c.Customers == nil:
+		return errors.New("campaigns: config: Customers is required")
+	case c.Templates == nil:
+		return errors.New("campaigns: config: Templates is required")
+	}
+	c.ChunkSize = cmpOr(c.ChunkSize, 500)
+	c.ChunkRate = cmpOr(c.ChunkRate, 20)
+	c.MaxChunksInFlight = cmpOr(c.MaxChunksInFlight, 8)
+	c.MaxRateWait = cmpOr(c.MaxRateWait, 2*time.Second)
+	c.PausePoll = cmpOr(c.PausePoll, 30*time.Second)
+	c.SlotLease = cmpOr(c.SlotLease, 2*time.Minute)
+	c.SIDTTL = cmpOr(c.SIDTTL, DefaultSIDTTL)
+	c.MinAttempts = cmpOr(c.MinAttempts, 50)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ChunkSize < 1 || c.ChunkSize > 5000 {
+		return fmt.Errorf("campaigns: config: ChunkSize must be 1..5000, got %d", c.ChunkSize)
+	}
+	return nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Engine runs campaigns: it plans launches, sends chunks and serves the
+// operators' actions.
+type Engine struct {
+	cfg      Config
+	store    *Store
+	throttle throttle
+	domain   string // of Message-IDs
+	zones    zoneCache
+}
+
+// New returns an Engine for cfg.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, store: NewStore(cfg.Redis, cfg.KeyPrefix, cfg.Now), domain: "backoffice.invalid"}
+	e.throttle = throttle{limiter: redis_rate.NewLimiter(cfg.Redis), keys: e.store.keys, maxWait: cfg.MaxRateWait, sleep: sleepCtx}
+	if a, err := mail.ParseAddress(cfg.MailFrom); err == nil {
+		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+			e.domain = strings.ToLower(a.Address[at+1:])
+		}
+	}
+	return e, nil
+}
+
+// Store returns the engine's run store (status, ledger pages).
+func (e *Engine) Store() *Store { return e.store }
+
+// Ledger returns the ledger view the Twilio status webhook uses.
+func (e *Engine) Ledger() *Ledger { return e.store.Ledger() }
+
+// HoldError is returned by HandleChunk when the chunk has to run again
+// later and that is not a failure: its run is paused, the rate limit or
+// SMS quiet hours hold it, or its in-flight slot is taken. It has the
+// methods workers.RetryDelay and workers.IsFailure honour: RetryAfter (run
+// again after this long) and RateLimited (true: no retry budget spent).
+type HoldError struct {
+	Reason string
+	After  time.Duration
+}
+
+func (h *HoldError) Error() string {
+	return fmt.Sprintf("campaigns: chunk held for %s: %s", h.After.Round(time.Second), h.Reason)
+}
+
+// RetryAfter is how long to wait before running the chunk again.
+func (h *HoldError) RetryAfter() time.Duration { return h.After }
+
+// RateLimited reports true: a hold is not a failure.
+func (h *HoldError) RateLimited() bool { return true }
+
+func hold(after time.Duration, format string, a ...any) *HoldError {
+	return &HoldError{Reason: fmt.Sprintf(format, a...), After: max(after, time.Second)}
+}
+
+// permanent marks err as not worth retrying (asynq archives the task).
+func permanent(err error) error { return fmt.Errorf("%w: %w", asynq.SkipRetry, err) }
+
+func isTaskConflict(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
+
+// Launch enqueues the launch of a run of c. An empty run gets a new id,
+// "<UTC time>-<random>"; the id is returned.
+func (e *Engine) Launch(ctx context.Context, c jobs.Campaign, run, trigger string) (string, error) {
+	if run == "" {
+		run = e.newRunID()
+	}
+	return run, e.enqueueLaunch(ctx, jobs.CampaignLaunchArgs{Campaign: c, Run: run, Trigger: trigger})
+}
+
+func (e *Engine) enqueueLaunch(ctx context.Context, a jobs.CampaignLaunchArgs) error {
+	task, err := jobs.NewTask(a)
+	if err != nil {
+		return err
+	}
+	if _, err := e.cfg.Enqueuer.EnqueueContext(ctx, task); err != nil && !isTaskConflict(err) {
+		return fmt.Errorf("campaign %s run %s: enqueue launch: %w", a.Campaign.Name, a.Run, err)
+	}
+	return nil
+}
+
+func (e *Engine) newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return e.cfg.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// audiencePath resolves a campaign's audience file against the data dir.
+func (e *Engine) audiencePath(file string) string {
+	if filepath.IsAbs(file) || e.cfg.DataDir == "" {
+		return file
+	}
+	return filepath.Join(e.cfg.DataDir, file)
+}

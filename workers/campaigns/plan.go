@@ -1,0 +1,166 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/shopworks/backoffice/jobs"
+)
+
+// candidate is one audience row on its way into a run's ledger.
+type candidate struct {
+	id     string // ledger key: customer id, or the normalized address of a file row
+	reason string // skip reason; "" plans the recipient
+	data   string // recipient JSON for file rows, "" for customers
+	line   int    // file line, for skipped rows without an id
+}
+
+// audienceSource streams an audience. each calls emit for every row after
+// the checkpoint resume ("" for the start) with the checkpoint that
+// resumes after it; sources that cannot resume pass "" and are re-read
+// from the start, which the ledger's dedupe makes harmless.
+type audienceSource interface {
+	each(ctx context.Context, resume string, emit func(c candidate, checkpoint string) error) error
+	// dupMode says what a repeated recipient is: "skip" (a duplicate row
+	// of a file, recorded) or "ignore" (a re-read of the same audience).
+	dupMode() string
+}
+
+func (fileAudience) dupMode() string { return "skip" }
+
+// errRunCancelled stops planning when an operator cancels the run.
+var errRunCancelled = errors.New("campaigns: run cancelled")
+
+// planner writes an audience into a run's ledger and chunks, a batch at a
+// time, and enqueues each chunk as soon as it is full.
+type planner struct {
+	e        *Engine
+	campaign string
+	run      string
+	rk       runKeys
+	dupMode  string
+	cur      int // chunk being filled
+	enqueued int // chunks 0..enqueued-1 have their task
+	batch    []any
+	rows     int
+	ckpt     string
+	done     bool // planning finished in an earlier attempt
+}
+
+func (e *Engine) newPlanner(ctx context.Context, campaign, run, dupMode string) (*planner, string, error) {
+	p := &planner{e: e, campaign: campaign, run: run, rk: e.store.keys.run(campaign, run), dupMode: dupMode}
+	f, err := e.store.rdb.HMGet(ctx, p.rk.run, "plan_chunk", "enqueued", "plan_ckpt", "planned").Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("campaign %s run %s: read planning progress: %w", campaign, run, err)
+	}
+	p.cur, _ = strconv.Atoi(fmt.Sprint(f[0]))
+	p.enqueued, _ = strconv.Atoi(fmt.Sprint(f[1]))
+	resume, _ := f[2].(string)
+	p.done = f[3] == "1"
+	return p, resume, nil
+}
+
+// add queues one row; a full batch is written.
+func (p *planner) add(ctx context.Context, c candidate, checkpoint string) error {
+	p.batch = append(p.batch, c.id, c.reason, c.data, c.line)
+	p.rows++
+	p.ckpt = checkpoint
+	if p.rows >= p.e.cfg.ChunkSize {
+		return p.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the queued rows with the checkpoint in one script call and
+// enqueues the chunk it closed, if any.
+func (p *planner) flush(ctx context.Context) error {
+	if p.rows == 0 {
+		return nil
+	}
+	keys := []string{p.rk.run, p.rk.ledger, p.rk.data, p.rk.skips, p.rk.chunk(p.cur), p.rk.chunk(p.cur + 1)}
+	args := append([]any{p.e.cfg.ChunkSize, p.cur, p.ckpt, p.e.store.nowMS(), p.dupMode}, p.batch...)
+	res, err := planBatchScript.Run(ctx, p.e.store.rdb, keys, args...).Slice()
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: plan batch: %w", p.campaign, p.run, noRun(err))
+	}
+	p.cur = int(res[0].(int64))
+	p.batch, p.rows = p.batch[:0], 0
+	if err := p.enqueue(ctx, p.cur); err != nil {
+		return err
+	}
+	state, err := p.e.store.rdb.HGet(ctx, p.rk.run, "state").Result()
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: read state: %w", p.campaign, p.run, err)
+	}
+	if State(state) == StateCancelled {
+		return errRunCancelled
+	}
+	return nil
+}
+
+// enqueue enqueues the tasks of chunks enqueued..upto-1 and moves the
+// watermark. A task that exists already (an earlier attempt enqueued it)
+// counts as enqueued.
+func (p *planner) enqueue(ctx context.Context, upto int) error {
+	for ; p.enqueued < upto; p.enqueued++ {
+		if err := p.e.enqueueChunk(ctx, p.campaign, p.run, p.enqueued); err != nil {
+			return err
+		}
+		if p.enqueued%64 == 63 || p.enqueued == upto-1 {
+			if err := p.e.store.rdb.HSet(ctx, p.rk.run, "enqueued", p.enqueued+1).Err(); err != nil {
+				return fmt.Errorf("campaign %s run %s: record enqueued chunks: %w", p.campaign, p.run, err)
+			}
+		}
+	}
+	return nil
+}
+
+// finish closes the last chunk, marks planning done and enqueues what is
+// left.
+func (p *planner) finish(ctx context.Context) (State, error) {
+	if err := p.flush(ctx); err != nil && !errors.Is(err, errRunCancelled) {
+		return "", err
+	}
+	res, err := planFinishScript.Run(ctx, p.e.store.rdb, []string{p.rk.run}, p.e.store.nowMS()).Slice()
+	if err != nil {
+		return "", fmt.Errorf("campaign %s run %s: finish planning: %w", p.campaign, p.run, noRun(err))
+	}
+	if err := p.enqueue(ctx, int(res[0].(int64))); err != nil {
+		return "", err
+	}
+	return State(fmt.Sprint(res[1])), nil
+}
+
+// enqueueChunk enqueues the task of one chunk; one that exists is fine.
+func (e *Engine) enqueueChunk(ctx context.Context, campaign, run string, n int) error {
+	task, err := jobs.NewTask(jobs.CampaignChunkArgs{Campaign: campaign, Run: run, Chunk: n})
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: chunk %d: %w", campaign, run, n, err)
+	}
+	if _, err := e.cfg.Enqueuer.EnqueueContext(ctx, task); err != nil && !isTaskConflict(err) {
+		return fmt.Errorf("campaign %s run %s: enqueue chunk %d: %w", campaign, run, n, err)
+	}
+	return nil
+}
+
+// plan snapshots the run's audience into its ledger and chunks. It resumes
+// from the stored checkpoint, so a retried launch never plans a row twice.
+func (e *Engine) plan(ctx context.Context, campaign, run string, src audienceSource) (State, error) {
+	p, resume, err := e.newPlanner(ctx, campaign, run, src.dupMode())
+	if err != nil {
+		return "", err
+	}
+	if p.done {
+		return p.finish(ctx)
+	}
+	if err := p.enqueue(ctx, p.cur); err != nil {
+		return "", err
+	}
+	err = src.each(ctx, resume, func(c candidate, ckpt string) error { return p.add(ctx, c, ckpt) })
+	if err != nil && !errors.Is(err, errRunCancelled) {
+		return "", err
+	}
+	return p.finish(ctx)
+}

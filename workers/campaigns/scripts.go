@@ -1,0 +1,241 @@
+package campaigns
+
+import "github.com/redis/go-redis/v9"
+
+// The ledger scripts. Every script touches the keys of one run only, all
+// under the run's hash tag, so each is atomic on Redis Cluster too. Ledger
+// entries are "state|unix ms|detail"; the run hash keeps one counter per
+// state, changed in the same script as the entry, so the counters always
+// sum to "total" and Status is O(1).
+
+// createRunScript creates a run in state running unless it exists.
+//
+// KEYS[1] run hash
+// ARGV[1] frozen campaign definition (JSON)
+// ARGV[2] trigger, ARGV[3] retry_of, ARGV[4] now (unix ms)
+// Returns 1 when created, 0 when the run already existed.
+var createRunScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'running', 'reason', '', 'campaign', ARGV[1],
+  'trigger', ARGV[2], 'retry_of', ARGV[3], 'started', ARGV[4], 'finished', '',
+  'total', 0, 'pending', 0, 'sending', 0, 'sent', 0, 'delivered', 0, 'undelivered', 0,
+  'failed', 0, 'skipped', 0, 'plan_chunk', 0, 'plan_fill', 0, 'chunks', 0,
+  'chunks_done', 0, 'planned', 0, 'enqueued', 0, 'plan_ckpt', '')
+return 1
+`)
+
+// planBatchScript adds one batch of audience rows to a run: new recipients
+// become "pending" ledger entries appended to the chunk being filled; rows
+// skipped at planning become "skipped" entries (or, without a recipient id,
+// a line in the skips hash); the checkpoint is stored with them, so a
+// retried launch resumes exactly after the last committed batch. A batch is
+// never larger than a chunk, so it closes at most one chunk.
+//
+// KEYS[1] run hash, KEYS[2] ledger, KEYS[3] data, KEYS[4] skips,
+// KEYS[5] chunk list ARGV[2], KEYS[6] chunk list ARGV[2]+1
+// ARGV[1] chunk size
+// ARGV[2] chunk being filled as the caller read it (refused if stale)
+// ARGV[3] checkpoint to store ("" keeps the old one)
+// ARGV[4] now (unix ms)
+// ARGV[5] "skip" to record a repeated recipient as a duplicate (file rows),
+//
+//	"ignore" to drop it silently (a re-scan of the same audience)
+//
+// ARGV[6..] groups of 4: recipient id ("" for a row with no address),
+//
+//	skip reason ("" to plan it), recipient data ("" for none), source line
+//
+// Returns {chunk being filled, its fill, recipients added, rows skipped};
+// an error "STALE" when ARGV[2] is not the chunk being filled.
+var planBatchScript = redis.NewScript(`
+local run = KEYS[1]
+if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
+if redis.call('HGET', run, 'planned') == '1' then return redis.error_reply('PLANNED planning already finished') end
+local size = tonumber(ARGV[1])
+local first = tonumber(ARGV[2])
+local cur = tonumber(redis.call('HGET', run, 'plan_chunk'))
+if cur ~= first then return redis.error_reply('STALE chunk being filled is ' .. cur) end
+local fill = tonumber(redis.call('HGET', run, 'plan_fill'))
+local now, dupmode = ARGV[4], ARGV[5]
+local added, skipped = 0, 0
+for i = 6, #ARGV, 4 do
+  local rid, reason, data, line = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
+  if rid == '' then
+    if redis.call('HSETNX', KEYS[4], 'line:' .. line, reason) == 1 then skipped = skipped + 1 end
+  elseif reason ~= '' then
+    if redis.call('HSETNX', KEYS[2], rid, 'skipped|' .. now .. '|' .. reason) == 1 then skipped = skipped + 1 end
+  elseif redis.call('HSETNX', KEYS[2], rid, 'pending|' .. now .. '|') == 1 then
+    if data ~= '' then redis.call('HSET', KEYS[3], rid, data) end
+    if cur - first > 1 then return redis.error_reply('BATCH batch larger than a chunk') end
+    redis.call('RPUSH', KEYS[5 + cur - first], rid)
+    added = added + 1
+    fill = fill + 1
+    if fill >= size then cur = cur + 1; fill = 0 end
+  elseif dupmode == 'skip' then
+    if redis.call('HSETNX', KEYS[4], 'line:' .. line, 'duplicate') == 1 then skipped = skipped + 1 end
+  end
+end
+redis.call('HINCRBY', run, 'total', added + skipped)
+redis.call('HINCRBY', run, 'pending', added)
+redis.call('HINCRBY', run, 'skipped', skipped)
+redis.call('HSET', run, 'plan_chunk', cur, 'plan_fill', fill, 'chunks', cur)
+if ARGV[3] ~= '' then redis.call('HSET', run, 'plan_ckpt', ARGV[3]) end
+return {cur, fill, added, skipped}
+`)
+
+// finishRun marks the run finished when planning is done and every chunk
+// is done (shared by planFinishScript and chunkDoneScript).
+const finishRun = `
+local function finish_if_done(run, now)
+  local f = redis.call('HMGET', run, 'planned', 'chunks', 'chunks_done', 'state')
+  if f[1] == '1' and tonumber(f[3]) >= tonumber(f[2]) and (f[4] == 'running' or f[4] == 'paused') then
+    redis.call('HSET', run, 'state', 'finished', 'finished', now)
+    return 'finished'
+  end
+  return f[4]
+end
+`
+
+// planFinishScript closes the partly filled last chunk and marks planning
+// done; a run whose chunks are all done already (or that has none) is
+// finished at once.
+//
+// KEYS[1] run hash
+// ARGV[1] now (unix ms)
+// Returns {number of chunks, run state}.
+var planFinishScript = redis.NewScript(finishRun + `
+local run = KEYS[1]
+if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
+if redis.call('HGET', run, 'planned') ~= '1' then
+  local cur = tonumber(redis.call('HGET', run, 'plan_chunk'))
+  if tonumber(redis.call('HGET', run, 'plan_fill')) > 0 then cur = cur + 1 end
+  redis.call('HSET', run, 'plan_chunk', cur, 'plan_fill', 0, 'chunks', cur, 'planned', 1)
+end
+local state = finish_if_done(run, ARGV[1])
+return {tonumber(redis.call('HGET', run, 'chunks')), state}
+`)
+
+// chunkDoneScript records chunk ARGV[1] as done (once), releases its slot
+// and finishes the run when it was the last one.
+//
+// KEYS[1] run hash, KEYS[2] done bitmap, KEYS[3] slots zset, KEYS[4] owners hash
+// ARGV[1] chunk number, ARGV[2] now (unix ms), ARGV[3] slot lease token
+// Returns the run state afterwards.
+var chunkDoneScript = redis.NewScript(finishRun + `
+local run = KEYS[1]
+if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
+if redis.call('SETBIT', KEYS[2], ARGV[1], 1) == 0 then
+  redis.call('HINCRBY', run, 'chunks_done', 1)
+end
+if redis.call('HGET', KEYS[4], ARGV[1]) == ARGV[3] then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
+return finish_if_done(run, ARGV[2])
+`)
+
+// transitionScript moves one ledger entry between states and keeps the
+// run's counters in step. With ARGV[9] set, the run must be in that state
+// (the check before a send: a paused or cancelled run sends nothing).
+//
+// KEYS[1] run hash, KEYS[2] ledger, KEYS[3] noevent set, KEYS[4] sent-this-minute counter
+// ARGV[1] recipient id
+// ARGV[2] states the entry may be in, comma-separated ("pending,sending")
+// ARGV[3] new state
+// ARGV[4] detail (message id, "code|text", reason)
+// ARGV[5] now (unix ms)
+// ARGV[6] "1": the recipient still needs its timeline event (added to noevent)
+// ARGV[7] max error ratio (0: never pause), ARGV[8] minimum attempts before it applies
+// ARGV[9] required run state ("" for none)
+// Returns {1, old state, paused (0/1)} when moved; {0, current state} when
+// the entry was not in an allowed state; {-1, run state} when the run was
+// not in the required state.
+var transitionScript = redis.NewScript(`
+local run = KEYS[1]
+local state = redis.call('HGET', run, 'state')
+if not state then return redis.error_reply('NORUN run does not exist') end
+if ARGV[9] ~= '' and state ~= ARGV[9] then return {-1, state} end
+local e = redis.call('HGET', KEYS[2], ARGV[1])
+if not e then return {0, 'missing'} end
+local old = string.match(e, '^[^|]*')
+if not string.find(',' .. ARGV[2] .. ',', ',' .. old .. ',', 1, true) then return {0, old} end
+local to = ARGV[3]
+redis.call('HSET', KEYS[2], ARGV[1], to .. '|' .. ARGV[5] .. '|' .. ARGV[4])
+if old ~= to then
+  redis.call('HINCRBY', run, old, -1)
+  redis.call('HINCRBY', run, to, 1)
+end
+if to == 'sent' then
+  redis.call('INCR', KEYS[4])
+  redis.call('EXPIRE', KEYS[4], 180)
+end
+if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+local paused = 0
+local ratio = tonumber(ARGV[7])
+if to == 'failed' and ratio > 0 and state == 'running' then
+  local c = redis.call('HMGET', run, 'sent', 'delivered', 'undelivered', 'failed')
+  local failed = tonumber(c[4])
+  local attempts = tonumber(c[1]) + tonumber(c[2]) + tonumber(c[3]) + failed
+  if attempts >= tonumber(ARGV[8]) and failed / attempts > ratio then
+    redis.call('HSET', run, 'state', 'paused', 'reason',
+      string.format('error ratio %d/%d above max_error_ratio %s', failed, attempts, ARGV[7]))
+    paused = 1
+  end
+end
+return {1, old, paused}
+`)
+
+// setStateScript changes a run's state when it is in one of the allowed
+// states (pause, resume, cancel).
+//
+// KEYS[1] run hash
+// ARGV[1] allowed current states, comma-separated
+// ARGV[2] new state, ARGV[3] reason, ARGV[4] now (unix ms)
+// Returns {1, old state} when changed, {0, current state} when not allowed.
+var setStateScript = redis.NewScript(`
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return redis.error_reply('NORUN run does not exist') end
+if not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then return {0, state} end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'reason', ARGV[3])
+if ARGV[2] == 'cancelled' then redis.call('HSET', KEYS[1], 'finished', ARGV[4]) end
+return {1, state}
+`)
+
+// acquireSlotScript takes or renews the lease of chunk ARGV[1] on one of
+// the run's in-flight slots. Expired leases (crashed workers) are dropped
+// first. A chunk held by another worker, or a full run, is refused.
+//
+// KEYS[1] slots zset (chunk -> lease expiry), KEYS[2] owners hash (chunk -> token)
+// ARGV[1] chunk number, ARGV[2] lease token, ARGV[3] now (unix ms),
+// ARGV[4] lease length (ms), ARGV[5] slots per run
+// Returns {1} when held; {0, "chunk"|"run", earliest expiry (unix ms)} when refused.
+var acquireSlotScript = redis.NewScript(`
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+for _, n in ipairs(expired) do
+  redis.call('ZREM', KEYS[1], n)
+  redis.call('HDEL', KEYS[2], n)
+end
+local owner = redis.call('HGET', KEYS[2], ARGV[1])
+if owner and owner ~= ARGV[2] then
+  return {0, 'chunk', redis.call('ZSCORE', KEYS[1], ARGV[1])}
+end
+if not owner and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, 'run', first[2]}
+end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return {1}
+`)
+
+// releaseSlotScript gives up chunk ARGV[1]'s lease if ARGV[2] still holds it.
+//
+// KEYS[1] slots zset, KEYS[2] owners hash
+// ARGV[1] chunk number, ARGV[2] lease token
+// Returns 1 when released.
+var releaseSlotScript = redis.NewScript(`
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`)

@@ -1,0 +1,76 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// slotsFor is how many chunks of a run may send at once: enough for the
+// campaign's rate when one chunk manages perChunk sends a second, at most
+// limit. The rest wait in the queue instead of holding workers that would
+// only wait for the rate limiter.
+func slotsFor(perSecond, perChunk float64, limit int) int {
+	n := int(math.Ceil(perSecond / perChunk))
+	return min(max(n, 1), limit)
+}
+
+// lease is a chunk's hold on one of its run's in-flight slots.
+type lease struct {
+	store    *Store
+	rk       runKeys
+	chunk    int
+	token    string
+	ttl      time.Duration
+	slots    int
+	renewed  time.Time
+	campaign string
+	run      string
+}
+
+// slotBusy says why a chunk could not get a slot and when one may free.
+type slotBusy struct {
+	why   string // "chunk": another worker has this chunk; "run": all slots taken
+	until time.Time
+}
+
+// acquire takes or renews the lease. It returns a non-nil *slotBusy when
+// refused.
+func (l *lease) acquire(ctx context.Context) (*slotBusy, error) {
+	now := l.store.now()
+	res, err := acquireSlotScript.Run(ctx, l.store.rdb, []string{l.rk.slots, l.rk.owners},
+		l.chunk, l.token, now.UnixMilli(), l.ttl.Milliseconds(), l.slots).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s run %s: chunk %d: take slot: %w", l.campaign, l.run, l.chunk, err)
+	}
+	if res[0].(int64) == 1 {
+		l.renewed = now
+		return nil, nil
+	}
+	b := &slotBusy{why: fmt.Sprint(res[1])}
+	if len(res) > 2 {
+		if ms, err := strconv.ParseFloat(fmt.Sprint(res[2]), 64); err == nil {
+			b.until = time.UnixMilli(int64(ms))
+		}
+	}
+	return b, nil
+}
+
+// renew extends the lease when a third of it has passed.
+func (l *lease) renew(ctx context.Context) (*slotBusy, error) {
+	if l.store.now().Sub(l.renewed) < l.ttl/3 {
+		return nil, nil
+	}
+	return l.acquire(ctx)
+}
+
+// release gives the slot back (the chunk is deferred or failed).
+func (l *lease) release(ctx context.Context) error {
+	err := releaseSlotScript.Run(ctx, l.store.rdb, []string{l.rk.slots, l.rk.owners}, l.chunk, l.token).Err()
+	if err != nil {
+		return fmt.Errorf("campaign %s run %s: chunk %d: release slot: %w", l.campaign, l.run, l.chunk, err)
+	}
+	return nil
+}
