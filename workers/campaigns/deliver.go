@@ -119,6 +119,9 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 			transition{from: []EntryState{EntrySending}, to: EntryPending}); perr != nil {
 			c.e.cfg.Logger.Warn("campaign chunk: return recipient to pending", "campaign", def.Name, "run", c.args.Run, "recipient", r.id, "error", perr)
 		}
+		if wait, limited := providerLimit(err); limited {
+			return hold(wait, "provider rate limit: %s", oneLine(err.Error()))
+		}
 		return fmt.Errorf("campaign %s run %s: recipient %s: %w", def.Name, c.args.Run, r.id, err)
 	}
 	if def.Channel == jobs.ChannelSMS {

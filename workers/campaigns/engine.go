@@ -28,6 +28,7 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/email"
+	"github.com/shopworks/backoffice/workers/sms"
 )
 
 // Enqueuer enqueues tasks (*asynq.Client).
@@ -46,9 +47,9 @@ type MailSender interface {
 	Send(ctx context.Context, m *email.Message) error
 }
 
-// SMSSender sends one SMS (*sms.Client, *sms.Outbox).
+// SMSSender sends one SMS (*sms.Twilio, *sms.Outbox).
 type SMSSender interface {
-	Send(ctx context.Context, m smsMessage) (smsResult, error)
+	Send(ctx context.Context, m sms.Message) (sms.Result, error)
 }
 
 // Config configures an Engine. Zero values take the documented defaults.

@@ -189,3 +189,55 @@ func chunkTaskIDs(campaign, run string, n int) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// addCustomers stores customers or fails the test.
+func (b *bundle) addCustomers(t *testing.T, cs ...customers.Customer) {
+	t.Helper()
+	for _, c := range cs {
+		if _, err := b.customers.Upsert(context.Background(), c); err != nil {
+			t.Fatalf("Upsert(%s): %v", c.ID, err)
+		}
+	}
+}
+
+func optedOut(ch customers.Channel) map[customers.Channel]customers.Consent {
+	return map[customers.Channel]customers.Consent{ch: {Status: customers.OptedOut, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Source: "test"}}
+}
+
+// runChunks runs every chunk of a run that is not done yet once, in
+// order, as asynq would, and returns what each returned.
+func (b *bundle) runChunks(t *testing.T, campaign, run string) map[int]error {
+	t.Helper()
+	st := b.status(t, campaign, run)
+	rk := b.engine.store.keys.run(campaign, run)
+	out := map[int]error{}
+	for n := range st.Chunks {
+		bit, err := b.rdb.GetBit(context.Background(), rk.done, int64(n)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bit == 1 {
+			continue
+		}
+		out[n] = b.engine.HandleChunk(context.Background(), jobs.CampaignChunkArgs{Campaign: campaign, Run: run, Chunk: n})
+	}
+	return out
+}
+
+// runUntilDone runs the chunks of a run until all are done, failing the
+// test after rounds passes or on an error accept does not accept.
+func (b *bundle) runUntilDone(t *testing.T, campaign, run string, rounds int, accept func(error) bool) {
+	t.Helper()
+	for range rounds + 1 {
+		errs := b.runChunks(t, campaign, run)
+		if len(errs) == 0 {
+			return
+		}
+		for n, err := range errs {
+			if err != nil && (accept == nil || !accept(err)) {
+				t.Fatalf("chunk %d: %v", n, err)
+			}
+		}
+	}
+	t.Fatalf("run %s not done after %d rounds: %+v", run, rounds, b.status(t, campaign, run))
+}

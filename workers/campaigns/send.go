@@ -12,12 +12,13 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/email"
+	"github.com/shopworks/backoffice/workers/sms"
 )
 
 // outgoing is one rendered message, e-mail or SMS.
 type outgoing struct {
 	mail     *email.Message
-	sms      *smsMessage
+	sms      *sms.Message
 	language string // the template language used
 }
 
@@ -50,7 +51,7 @@ func (e *Engine) render(def jobs.Campaign, run string, r recipient) (outgoing, e
 		if err != nil {
 			return outgoing{}, err
 		}
-		return outgoing{language: m.Lang, sms: &smsMessage{To: r.phone, Body: m.Body, StatusCallback: e.cfg.SMSStatusCallback,
+		return outgoing{language: m.Lang, sms: &sms.Message{To: r.phone, Body: m.Body, StatusCallback: e.cfg.SMSStatusCallback,
 			Ref: def.Name + "/" + run + "/" + r.id}}, nil
 	}
 	m, err := e.cfg.Templates.RenderEmail(def.Template, r.language, d)
@@ -92,7 +93,7 @@ func (e *Engine) sendMessage(ctx context.Context, o outgoing) (string, error) {
 // succeed for this recipient.
 func (e *Engine) isPermanent(channel string, err error) bool {
 	if channel == jobs.ChannelSMS {
-		return smsIsPermanent(err)
+		return sms.IsPermanent(err)
 	}
 	return email.IsPermanent(err)
 }
@@ -108,11 +109,29 @@ func failure(err error) (code, text string) {
 		}
 		return code, oneLine(se.Text)
 	}
-	var coded interface{ ErrorCode() int }
-	if errors.As(err, &coded) {
-		return strconv.Itoa(coded.ErrorCode()), oneLine(err.Error())
+	var smsErr *sms.SendError
+	if errors.As(err, &smsErr) {
+		code = strconv.Itoa(smsErr.Code)
+		if smsErr.Code == 0 {
+			code = "http " + strconv.Itoa(smsErr.Status)
+		}
+		return code, oneLine(smsErr.Message)
 	}
 	return "error", oneLine(err.Error())
+}
+
+// providerLimit reports whether err is Twilio saying "too many requests"
+// (HTTP 429, error 20429), and how long it asked us to wait (10s when it
+// did not say). That is a hold, not a failure.
+func providerLimit(err error) (time.Duration, bool) {
+	var se *sms.SendError
+	if !errors.As(err, &se) || (se.Status != 429 && se.Code != 20429) {
+		return 0, false
+	}
+	if d, ok := sms.RetryAfter(err); ok {
+		return d, true
+	}
+	return 10 * time.Second, true
 }
 
 // location returns the zone of a recipient: theirs, else the campaign's.

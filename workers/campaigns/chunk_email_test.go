@@ -1,0 +1,349 @@
+package campaigns
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
+	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/templates"
+	"github.com/shopworks/backoffice/workers/customers"
+	"github.com/shopworks/backoffice/workers/email"
+	"github.com/shopworks/backoffice/workers/email/smtptest"
+)
+
+// withSMTP starts a real SMTP server and sends the engine's mail to it.
+func withSMTP(t *testing.T, opts smtptest.Options) (*smtptest.Server, func(*Config)) {
+	t.Helper()
+	srv := smtptest.Start(t, opts)
+	pool, err := email.NewPool(email.PoolOptions{URL: srv.URL(), Size: 2, HELO: "test.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pool.Close() })
+	return srv, func(c *Config) { c.Mail = pool }
+}
+
+// subjects returns what the promo template's subject is per language.
+func subjects(t *testing.T, set *templates.Set, langs ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, l := range langs {
+		m, err := set.RenderEmail("promo", l, templates.Data{Customer: templates.CustomerData{Name: "X"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[l] = m.Subject
+	}
+	return out
+}
+
+func TestEmailCampaignSendsEachRecipientOnceInTheirLanguage(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	langs := []string{"sk", "cs", "pl", "en"}
+	var want []string
+	for i := range 11 {
+		c := customers.Customer{ID: fmt.Sprintf("c%02d", i), Name: fmt.Sprintf("Name %d", i), Email: fmt.Sprintf("c%02d@example.sk", i),
+			Language: langs[i%4], Tags: []string{"newsletter"}}
+		switch i {
+		case 3:
+			c.Consent = optedOut(customers.ChannelEmail)
+		case 7:
+			c.Email = ""
+			c.Phone = "+421905000007"
+		default:
+			want = append(want, c.Email)
+		}
+		b.addCustomers(t, c)
+	}
+	b.addCustomers(t, customers.Customer{ID: "other", Email: "other@example.sk", Tags: []string{"vip"}})
+	camp := emailCampaign("spring", jobs.Audience{Tags: []string{"newsletter"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "spring", "r1"); st.Counts.Pending != 9 || st.Counts.Skipped != 2 || st.Chunks != 3 {
+		t.Fatalf("after planning: %+v chunks %d", st.Counts, st.Chunks)
+	}
+	b.runUntilDone(t, "spring", "r1", 1, nil)
+	b.runUntilDone(t, "spring", "r1", 1, nil) // a second pass sends nothing more
+
+	msgs := srv.Messages()
+	var got []string
+	subj := subjects(t, b.templates, langs...)
+	for _, m := range msgs {
+		to := m.To[0]
+		got = append(got, to)
+		var i int
+		fmt.Sscanf(to, "c%02d@", &i)
+		if s := m.Header.Get("Subject"); !strings.Contains(decodeHeader(t, s), subj[langs[i%4]]) {
+			t.Errorf("%s got subject %q, want the %s one %q", to, s, langs[i%4], subj[langs[i%4]])
+		}
+		id := b.engine.messageID("spring", "r1", strings.Split(to, "@")[0])
+		if m.Header.Get("Message-Id") != id || m.Header.Get("X-Backoffice-Campaign") != "spring/r1" {
+			t.Errorf("%s: Message-ID %q campaign %q, want %q spring/r1", to, m.Header.Get("Message-Id"), m.Header.Get("X-Backoffice-Campaign"), id)
+		}
+		if lu := m.Header.Get("List-Unsubscribe"); !strings.Contains(lu, "https://shop.example/u/") {
+			t.Errorf("%s: List-Unsubscribe %q", to, lu)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recipients (-want +got):\n%s", diff)
+	}
+	st := b.status(t, "spring", "r1")
+	checkCounts(t, st)
+	if st.State != StateFinished || st.Counts.Sent != 9 || st.ChunksDone != 3 || st.SentPerMinute != 9 {
+		t.Errorf("status = %+v", st)
+	}
+	led := b.ledger(t, "spring", "r1")
+	if led["c03"] != "skipped|opted_out" || led["c07"] != "skipped|no_address" || !strings.HasPrefix(led["c00"], "sent|<spring.r1.") {
+		t.Errorf("ledger = %v", led)
+	}
+	events, err := b.customers.Timeline(ctx, "c00", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Kind != "mail.sent" || events[0].Ref != b.engine.messageID("spring", "r1", "c00") {
+		t.Errorf("timeline of c00 = %+v, want one mail.sent", events)
+	}
+	if n, _ := b.rdb.SCard(ctx, b.engine.store.keys.run("spring", "r1").noevent).Result(); n != 0 {
+		t.Errorf("%d recipients still wait for their timeline event", n)
+	}
+}
+
+func decodeHeader(t *testing.T, s string) string {
+	t.Helper()
+	var dec mime.WordDecoder
+	d, err := dec.DecodeHeader(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestOptOutAfterLaunchIsSkipped(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	b.addCustomers(t,
+		customers.Customer{ID: "a", Email: "a@example.sk", Tags: []string{"n"}},
+		customers.Customer{ID: "b", Email: "b@example.sk", Tags: []string{"n"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("stop", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.customers.SetConsent(ctx, "b", customers.ChannelEmail, customers.OptedOut, "unsubscribe:stop", b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "stop", "r1", 1, nil)
+	if got := srv.Count(); got != 1 {
+		t.Errorf("%d messages sent, want 1", got)
+	}
+	if led := b.ledger(t, "stop", "r1"); led["b"] != "skipped|opted_out" || !strings.HasPrefix(led["a"], "sent|") {
+		t.Errorf("ledger = %v", led)
+	}
+}
+
+func TestTransientThenPermanentSMTPFailuresAndRetryFailed(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{Reject: func(rcpt string, attempt int) *smtp.SMTPError {
+		switch {
+		case strings.HasPrefix(rcpt, "busy") && attempt <= 2:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		case strings.HasPrefix(rcpt, "gone") && attempt == 1:
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	for _, id := range []string{"ok1", "busy", "gone", "ok2", "ok3"} {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
+	}
+	camp := emailCampaign("faults", jobs.Audience{Tags: []string{"n"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	transient := 0
+	b.runUntilDone(t, "faults", "r1", 5, func(err error) bool {
+		var se *email.SendError
+		if errors.As(err, &se) && se.Code == 451 {
+			transient++
+			return true
+		}
+		return false
+	})
+	if transient != 2 {
+		t.Errorf("%d transient chunk failures, want 2 (451 twice)", transient)
+	}
+	led := b.ledger(t, "faults", "r1")
+	if !strings.HasPrefix(led["gone"], "failed|550 5.1.1|") || !strings.Contains(led["gone"], "no such user") {
+		t.Errorf("gone: %q, want failed with 550 5.1.1 and the server's text", led["gone"])
+	}
+	st := b.status(t, "faults", "r1")
+	if st.Counts.Sent != 4 || st.Counts.Failed != 1 || st.State != StateFinished {
+		t.Fatalf("status = %+v", st)
+	}
+	if got := srv.Count(); got != 4 {
+		t.Errorf("%d messages accepted, want 4 (each once)", got)
+	}
+
+	next, err := b.engine.RetryFailed(ctx, "faults", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.engine.RetryFailed(ctx, "faults", "r1")
+	if err != nil || again != next {
+		t.Fatalf("RetryFailed twice = %q, %v; want the same run %q", again, err, next)
+	}
+	a := jobs.CampaignLaunchArgs{Campaign: camp, Run: next, Trigger: "retry-failed", RetryOf: "r1"}
+	if err := b.engine.HandleLaunch(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "faults", next, 2, nil)
+	rst := b.status(t, "faults", next)
+	if rst.Counts.Total != 1 || rst.Counts.Sent != 1 || rst.Trigger != "retry-failed" || rst.RetryOf != "r1" {
+		t.Errorf("retry run = %+v", rst)
+	}
+	if got := srv.Count(); got != 5 {
+		t.Errorf("%d messages accepted after the retry, want 5", got)
+	}
+	if latest, _ := b.engine.Store().Latest(ctx, "faults"); latest != next {
+		t.Errorf("latest run = %q, want %q", latest, next)
+	}
+	if _, err := b.engine.RetryFailed(ctx, "faults", ""); !errors.Is(err, ErrNothingToRetry) {
+		t.Errorf("RetryFailed of a run without failures = %v, want ErrNothingToRetry", err)
+	}
+}
+
+func TestPauseResumeCancelHoldChunks(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	for i := range 6 {
+		b.addCustomers(t, customers.Customer{ID: fmt.Sprintf("p%d", i), Email: fmt.Sprintf("p%d@example.sk", i), Tags: []string{"n"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("pr", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Pause(ctx, "pr", "", "checking the wording"); err != nil {
+		t.Fatal(err)
+	}
+	for n, err := range b.runChunks(t, "pr", "r1") {
+		var h *HoldError
+		if !errors.As(err, &h) || !h.RateLimited() || h.RetryAfter() <= 0 {
+			t.Errorf("chunk %d of a paused run: %v, want a hold", n, err)
+		}
+	}
+	if srv.Count() != 0 {
+		t.Fatalf("a paused run sent %d messages", srv.Count())
+	}
+	if err := b.engine.Resume(ctx, "pr", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "pr", Run: "r1", Chunk: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Cancel(ctx, "pr", "", "wrong audience"); err != nil {
+		t.Fatal(err)
+	}
+	for n, err := range b.runChunks(t, "pr", "r1") {
+		if err != nil {
+			t.Errorf("chunk %d of a cancelled run: %v, want nil", n, err)
+		}
+	}
+	st := b.status(t, "pr", "r1")
+	if srv.Count() != 3 || st.Counts.Sent != 3 || st.Counts.Pending != 3 || st.State != StateCancelled || st.ChunksDone != 2 {
+		t.Errorf("after cancel: %d sent, status %+v", srv.Count(), st)
+	}
+}
+
+func TestErrorRatioPausesTheRun(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
+		if strings.HasPrefix(rcpt, "bad") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}})
+	b := setup(t, func(c *Config) { withMail(c); c.MinAttempts = 4; c.ChunkSize = 20 })
+	ctx := t.Context()
+	for i := range 12 {
+		prefix := "good"
+		if i%3 != 0 {
+			prefix = "bad"
+		}
+		b.addCustomers(t, customers.Customer{ID: fmt.Sprintf("e%02d", i), Email: fmt.Sprintf("%s%02d@example.sk", prefix, i), Tags: []string{"n"}})
+	}
+	camp := emailCampaign("ratio", jobs.Audience{Tags: []string{"n"}})
+	camp.MaxErrorRatio = 0.5
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "ratio", Run: "r1", Chunk: 0})
+	var h *HoldError
+	if !errors.As(err, &h) {
+		t.Fatalf("HandleChunk = %v, want a hold after the run paused", err)
+	}
+	st := b.status(t, "ratio", "r1")
+	if st.State != StatePaused || !strings.Contains(st.Reason, "max_error_ratio") || st.Counts.Attempted() < 4 || st.Counts.Pending == 0 {
+		t.Errorf("status = %+v, want paused by the error ratio with recipients left", st)
+	}
+	if int64(srv.Count()) != st.Counts.Sent {
+		t.Errorf("server accepted %d, ledger says %d sent", srv.Count(), st.Counts.Sent)
+	}
+}
+
+func TestTemplateFailureFailsOnlyThatRecipient(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	b.writeFile(t, "welcome.csv", "email,name,language\nok@example.sk,Ok,sk\nalso@example.sk,Also,en\n")
+	camp := emailCampaign("tmpl", jobs.Audience{File: "welcome.csv"})
+	camp.Template = "no-such-template"
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "tmpl", "r1", 1, nil)
+	led := b.ledger(t, "tmpl", "r1")
+	if !strings.HasPrefix(led["ok@example.sk"], "failed|template|") || !strings.Contains(led["ok@example.sk"], "no-such-template") {
+		t.Errorf("ledger = %v, want failed with the template error", led)
+	}
+	if st := b.status(t, "tmpl", "r1"); st.State != StateFinished || st.Counts.Failed != 2 || srv.Count() != 0 {
+		t.Errorf("status = %+v, %d sent", st, srv.Count())
+	}
+}
+
+func TestInDoubtEmailIsSentAgainWithTheSameMessageID(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	b.addCustomers(t, customers.Customer{ID: "d1", Email: "d1@example.sk", Tags: []string{"n"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("doubt", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	// a worker died between marking the entry sending and recording the outcome
+	if _, err := b.engine.store.transition(ctx, "doubt", "r1", "d1", transition{from: []EntryState{EntryPending}, to: EntrySending}); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "doubt", "r1", 1, nil)
+	msgs := srv.Messages()
+	if len(msgs) != 1 || msgs[0].Header.Get("Message-Id") != b.engine.messageID("doubt", "r1", "d1") {
+		t.Fatalf("messages = %d, want one with the run's Message-ID", len(msgs))
+	}
+	if st := b.status(t, "doubt", "r1"); st.Counts.Sent != 1 || st.Counts.Sending != 0 {
+		t.Errorf("counts = %+v", st.Counts)
+	}
+}

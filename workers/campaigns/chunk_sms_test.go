@@ -1,0 +1,186 @@
+package campaigns
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/workers/customers"
+	"github.com/shopworks/backoffice/workers/sms"
+	"github.com/shopworks/backoffice/workers/sms/twiliotest"
+)
+
+// withTwilio starts a local Twilio API server and sends the engine's SMS
+// to it.
+func withTwilio(t *testing.T, opts twiliotest.Options) (*twiliotest.Server, func(*Config)) {
+	t.Helper()
+	srv := twiliotest.Start(t, opts)
+	tw, err := sms.NewTwilio(sms.TwilioOptions{AccountSID: srv.AccountSID, AuthToken: srv.AuthToken, From: "+421900000000", APIURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tw.Close() })
+	return srv, func(c *Config) { c.SMS = tw; c.SMSStatusCallback = "https://shop.example/twilio/status" }
+}
+
+func smsCampaign(name string, aud jobs.Audience) jobs.Campaign {
+	return jobs.Campaign{Name: name, Channel: jobs.ChannelSMS, Template: "promo", Audience: aud,
+		RatePerSecond: 1000, Timezone: "Europe/Bratislava"}
+}
+
+// isHoldOrTransient accepts what asynq would retry: holds and transient
+// send failures.
+func isHoldOrTransient(err error) bool {
+	var h *HoldError
+	return errors.As(err, &h) || (err != nil && !sms.IsPermanent(err))
+}
+
+func TestSMSCampaignThroughTwilioFaults(t *testing.T) {
+	t.Parallel()
+	srv, withSMS := withTwilio(t, twiliotest.Options{
+		OptedOut: []string{"+421905000003"},
+		Fail: func(n int, _ string) (int, int, string) {
+			switch n {
+			case 2:
+				return 429, 20429, "1"
+			case 4:
+				return 503, 0, ""
+			case 5:
+				return 500, 20500, ""
+			}
+			return 0, 0, ""
+		},
+	})
+	b := setup(t, withSMS)
+	ctx := t.Context()
+	var want []string
+	for i := range 7 {
+		c := customers.Customer{ID: fmt.Sprintf("s%d", i), Phone: fmt.Sprintf("+42190500000%d", i), Language: "sk", Tags: []string{"sms"}}
+		if i == 5 {
+			c.Consent = optedOut(customers.ChannelSMS)
+		} else if i != 3 {
+			want = append(want, c.Phone)
+		}
+		b.addCustomers(t, c)
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(smsCampaign("flash", jobs.Audience{Tags: []string{"sms"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	var holds, transient int
+	b.runUntilDone(t, "flash", "r1", 10, func(err error) bool {
+		var h *HoldError
+		if errors.As(err, &h) {
+			holds++
+		} else {
+			transient++
+		}
+		return isHoldOrTransient(err)
+	})
+	if holds != 1 || transient != 2 {
+		t.Errorf("%d holds, %d transient failures; want 1 (429) and 2 (503, 500)", holds, transient)
+	}
+	var got []string
+	for _, m := range srv.Messages() {
+		got = append(got, m.To)
+		if m.StatusCallback != "https://shop.example/twilio/status" || !strings.Contains(m.Body, "STOP") {
+			t.Errorf("message to %s: callback %q body %q", m.To, m.StatusCallback, m.Body)
+		}
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recipients (-want +got):\n%s", diff)
+	}
+	led := b.ledger(t, "flash", "r1")
+	if led["s5"] != "skipped|opted_out" || !strings.HasPrefix(led["s3"], "failed|21610|") {
+		t.Errorf("ledger = %v", led)
+	}
+	// delivery reports move the ledger
+	for _, m := range srv.Messages() {
+		status := "delivered"
+		if m.To == "+421905000004" {
+			status = "undelivered"
+		}
+		for _, s := range []string{"queued", "sent", status} {
+			customer, err := b.engine.Ledger().RecordDeliveryStatus(ctx, m.SID, s, "30003")
+			if err != nil || !strings.HasPrefix(customer, "s") {
+				t.Fatalf("RecordDeliveryStatus(%s, %s) = %q, %v", m.SID, s, customer, err)
+			}
+		}
+	}
+	st := b.status(t, "flash", "r1")
+	checkCounts(t, st)
+	if c := st.Counts; c.Delivered != 4 || c.Undelivered != 1 || c.Sent != 0 || c.Failed != 1 || c.Skipped != 1 || st.State != StateFinished {
+		t.Errorf("status = %+v", st)
+	}
+	events, err := b.customers.Timeline(ctx, "s0", 10)
+	if err != nil || len(events) != 1 || events[0].Kind != "sms.out" || !strings.HasPrefix(events[0].Ref, "SM") {
+		t.Errorf("timeline of s0 = %+v, %v", events, err)
+	}
+}
+
+func TestSMSQuietHoursHoldAndExpire(t *testing.T) {
+	t.Parallel()
+	srv, withSMS := withTwilio(t, twiliotest.Options{})
+	b := setup(t, withSMS)
+	ctx := t.Context()
+	ba, _ := time.LoadLocation("Europe/Bratislava")
+	b.clock.Set(time.Date(2026, 11, 23, 22, 0, 0, 0, ba))
+	b.addCustomers(t,
+		customers.Customer{ID: "home", Phone: "+421905111111", Tags: []string{"q"}},
+		customers.Customer{ID: "away", Phone: "+421905222222", Timezone: "America/New_York", Tags: []string{"q"}})
+	camp := smsCampaign("night", jobs.Audience{Tags: []string{"q"}})
+	camp.QuietHours = "21:00-08:00"
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "night", Run: "r1", Chunk: 0})
+	var h *HoldError
+	if !errors.As(err, &h) || h.RetryAfter() != 10*time.Hour {
+		t.Fatalf("HandleChunk at 22:00 = %v, want a hold of 10h (until 08:00)", err)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To != "+421905222222" {
+		t.Fatalf("sent %v, want only the New York customer (16:00 there)", msgs)
+	}
+	b.clock.Set(time.Date(2026, 11, 24, 8, 0, 0, 0, ba))
+	b.runUntilDone(t, "night", "r1", 1, nil)
+	if n := srv.Count(); n != 2 {
+		t.Errorf("%d sent after the window, want 2", n)
+	}
+
+	// with a validity that ends before the window does, the message expires
+	b.clock.Set(time.Date(2026, 11, 24, 23, 0, 0, 0, ba))
+	camp.Name, camp.Validity = "late", jobs.Duration(2*time.Hour)
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "late", "r1", 1, nil)
+	if led := b.ledger(t, "late", "r1"); led["home"] != "skipped|expired" || !strings.HasPrefix(led["away"], "sent|SM") {
+		t.Errorf("ledger = %v", led)
+	}
+}
+
+func TestInDoubtSMSIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	srv, withSMS := withTwilio(t, twiliotest.Options{})
+	b := setup(t, withSMS)
+	ctx := t.Context()
+	b.addCustomers(t, customers.Customer{ID: "d", Phone: "+421905333333", Tags: []string{"n"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(smsCampaign("doubt", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.store.transition(ctx, "doubt", "r1", "d", transition{from: []EntryState{EntryPending}, to: EntrySending}); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "doubt", "r1", 1, nil)
+	if srv.Count() != 0 {
+		t.Errorf("an in-doubt SMS was sent again")
+	}
+	if led := b.ledger(t, "doubt", "r1"); !strings.HasPrefix(led["d"], "failed|in_doubt|") {
+		t.Errorf("ledger = %v, want failed in_doubt", led)
+	}
+}
