@@ -11,7 +11,10 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/campaigns"
+	"github.com/shopworks/backoffice/workers/customers"
+	"github.com/shopworks/backoffice/workers/inbox"
 )
 
 // Deps are the concrete collaborators the handlers need. The daemon builds
@@ -25,6 +28,10 @@ type Deps struct {
 	Now       func() time.Time // nil means time.Now
 	// Family-specific collaborators are added below, one field each.
 	Campaigns *campaigns.Engine // campaign:* (nil fails those tasks)
+	Customers *customers.Store  // customer records and timelines (nil fails sms:* tasks)
+	Inbox     *inbox.Store      // staff inbox of unanswered and unfiled input (nil fails sms:* tasks)
+	SMS       SMSSender         // answers HELP: *sms.Twilio or *sms.Outbox (nil: HELP goes to the inbox)
+	Templates *templates.Set    // message templates (nil: as SMS)
 }
 
 func (d Deps) now() time.Time {
@@ -40,7 +47,7 @@ func Register(mux *asynq.ServeMux, d Deps) {
 	r := registrar{mux: mux, seen: map[string]bool{}}
 	registerCustomers(r, d)
 	registerCampaigns(r, d)
-	// registerSMS(r, d): added by its family.
+	registerSMS(r, d)
 }
 
 type registrar struct {
