@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -305,5 +307,27 @@ func TestNewTwilioValidates(t *testing.T) {
 		} else {
 			tw.Close()
 		}
+	}
+}
+
+func TestTwilioAcceptedButUnreadableIsNotRetried(t *testing.T) {
+	t.Parallel()
+	// A proxy that answers 201 with something other than Twilio's JSON:
+	// the message may have been created, so a retry could send it twice.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, "<html>created</html>")
+	}))
+	defer proxy.Close()
+	tw, err := sms.NewTwilio(sms.TwilioOptions{AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "abc123", From: testFrom, APIURL: proxy.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	_, err = tw.Send(t.Context(), message(1))
+	var se *sms.SendError
+	if !errors.As(err, &se) || se.Status != http.StatusCreated || !sms.IsPermanent(err) {
+		t.Errorf("Send = %v, want a permanent error with status 201", err)
 	}
 }
