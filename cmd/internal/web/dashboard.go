@@ -81,10 +81,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 // knows, heaviest first. A queue nothing was ever enqueued to shows zeros.
 func (s *Server) queueRows() ([]queueRow, error) {
 	weights := jobs.Queues()
-	names, err := s.inspector.Queues()
+	known, err := s.inspector.Queues()
 	if err != nil {
 		return nil, err
 	}
+	names := slices.Clone(known)
 	for q := range weights {
 		if !slices.Contains(names, q) {
 			names = append(names, q)
@@ -93,12 +94,11 @@ func (s *Server) queueRows() ([]queueRow, error) {
 	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(weights[b], weights[a]), cmp.Compare(a, b)) })
 	rows := make([]queueRow, 0, len(names))
 	for _, q := range names {
-		info, err := s.inspector.GetQueueInfo(q)
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			info, err = &asynq.QueueInfo{Queue: q}, nil
-		}
-		if err != nil {
-			return nil, err
+		info := &asynq.QueueInfo{Queue: q} // asynq has no stats of a queue never used
+		if slices.Contains(known, q) {
+			if info, err = s.inspector.GetQueueInfo(q); err != nil {
+				return nil, err
+			}
 		}
 		rows = append(rows, queueRow{QueueInfo: *info, Weight: weights[q]})
 	}

@@ -15,7 +15,12 @@ var pageFiles embed.FS
 // parsePages parses the embedded page templates.
 func parsePages() (*template.Template, error) {
 	t, err := template.New("pages").Funcs(template.FuncMap{
-		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+		"duration": func(d time.Duration) string {
+			if d < time.Second {
+				return d.Round(time.Millisecond).String()
+			}
+			return d.Round(time.Second).String()
+		},
 		"stamp": func(t time.Time) string {
 			if t.IsZero() {
 				return ""

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shopworks/backoffice/cmd/internal/config"
+	"github.com/shopworks/backoffice/workers/campaigns"
 	"github.com/shopworks/backoffice/workers/customers"
 	"github.com/shopworks/backoffice/workers/inbox"
 )
@@ -58,6 +59,9 @@ type Options struct {
 	TwilioAuthToken string
 	// Inbox is the staff inbox of GET /api/inbox (nil: those routes 503).
 	Inbox *inbox.Store
+	// Unsubscribe checks the tokens of /u/<token> links (no secret: every
+	// link is refused).
+	Unsubscribe campaigns.Unsubscriber
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -80,6 +84,7 @@ type Server struct {
 	pages         *template.Template
 	twilio        *twilioHooks
 	inbox         *inbox.Store
+	unsubscribe   campaigns.Unsubscriber
 	mux           *http.ServeMux
 	handler       http.Handler
 }
@@ -119,6 +124,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("web: twilio webhooks: %w", err)
 	}
 	s.inbox = opts.Inbox
+	s.unsubscribe = opts.Unsubscribe
 	s.routes()
 	s.handler = s.observe(s.mux)
 	return s, nil
@@ -160,6 +166,7 @@ func (s *Server) routes() {
 	s.registerMonitor()
 	s.registerTwilio()
 	s.registerInbox()
+	s.registerUnsubscribe()
 }
 
 // open registers a route that needs no token (probes, webhooks that check

@@ -1,0 +1,134 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/shopworks/backoffice/cmd/internal/web"
+	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/workers/customers"
+)
+
+const sampleCSV = "id,name,email,phone,language,timezone,tags,email_consent,sms_consent\n" +
+	"c-1,Jana,jana@example.com,+421905123456,sk,Europe/Bratislava,vip;newsletter,yes,no\n" +
+	"c-2,Petr,not-an-email,,cs,,,,\n"
+
+// TestImportUploadLandsFileAndTask uploads a CSV, finds the file and the
+// task, runs the import the way the worker does and reads the summary.
+func TestImportUploadLandsFileAndTask(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, body := b.callJSON(t, "POST", "/api/imports?source=import:crm", operatorSecret,
+		strings.NewReader(sampleCSV), "Content-Type", "text/csv; charset=utf-8")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
+	}
+	id, _ := body["import_id"].(string)
+	if body["task_id"] != "customers:import:"+id {
+		t.Fatalf("POST /api/imports = %v, want task_id customers:import:<import_id>", body)
+	}
+	path := filepath.Join(b.dataDir, "imports", id+".csv")
+	if got, err := os.ReadFile(path); err != nil || string(got) != sampleCSV {
+		t.Fatalf("uploaded file %s = %q, %v; want the CSV sent", path, got, err)
+	}
+	info, err := b.inspector.GetTaskInfo(jobs.QueueBulk, "customers:import:"+id)
+	if err != nil {
+		t.Fatalf("task of the import: %v", err)
+	}
+	var args jobs.CustomersImportArgs
+	if err := json.Unmarshal(info.Payload, &args); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(jobs.CustomersImportArgs{ImportID: id, Path: path, Source: "import:crm"}, args); diff != "" {
+		t.Errorf("task args (-want,+got):\n%s", diff)
+	}
+
+	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	task, _ := body["task"].(map[string]any)
+	if code != http.StatusOK || body["state"] != "queued" || task["state"] != "pending" || body["summary"] != nil {
+		t.Errorf("GET /api/imports/%s before the worker = %d %v; want state queued with the pending task", id, code, body)
+	}
+
+	if _, err := b.store.Import(t.Context(), customers.ImportRequest{ImportID: id, Path: path, Source: args.Source}); err != nil {
+		t.Fatalf("run the import: %v", err)
+	}
+	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	sum, _ := body["summary"].(map[string]any)
+	errs, _ := body["errors"].([]any)
+	if code != http.StatusOK || body["state"] != "finished" || sum["imported"] != 1.0 || sum["rejected"] != 1.0 {
+		t.Fatalf("GET /api/imports/%s after the import = %d %v; want finished, 1 imported, 1 rejected", id, code, body)
+	}
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].(string), "line 3: field email") {
+		t.Errorf("row errors = %v, want one for line 3, field email", errs)
+	}
+}
+
+func TestImportUploadRefusals(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *web.Options) { o.MaxUploadBytes = 64 })
+	tests := []struct {
+		name, query, ctype, body string
+		wantCode                 int
+		wantField                string
+	}{
+		{"not CSV", "", "application/json", sampleCSV[:40], 415, ""},
+		{"no content type", "", "", sampleCSV[:40], 415, ""},
+		{"empty", "", "text/csv", "", 400, ""},
+		{"over the cap", "", "text/csv", sampleCSV, 413, ""},
+		{"source too long", "?source=" + strings.Repeat("s", 201), "text/csv", sampleCSV[:40], 400, "source"},
+	}
+	for _, tt := range tests {
+		code, body := b.callJSON(t, "POST", "/api/imports"+tt.query, operatorSecret, strings.NewReader(tt.body), "Content-Type", tt.ctype)
+		field, _ := body["field"].(string)
+		if code != tt.wantCode || field != tt.wantField {
+			t.Errorf("%s: POST /api/imports = %d field %q (%v), want %d field %q", tt.name, code, field, body, tt.wantCode, tt.wantField)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
+	if len(entries) != 0 {
+		t.Errorf("refused uploads left files: %v", entries)
+	}
+	if qs, _ := b.inspector.Queues(); len(qs) != 0 {
+		t.Errorf("refused uploads enqueued into %v", qs)
+	}
+}
+
+func TestShowImportRefusals(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, body := b.callJSON(t, "GET", "/api/imports/20260101T000000Z-00000000", viewerSecret, nil)
+	if msg, _ := body["error"].(string); code != http.StatusNotFound || !strings.Contains(msg, "20260101T000000Z-00000000") {
+		t.Errorf("GET unknown import = %d %v, want 404 naming it", code, body)
+	}
+	code, body = b.callJSON(t, "GET", "/api/imports/..hidden", viewerSecret, nil)
+	if code != http.StatusBadRequest || body["field"] != "id" {
+		t.Errorf("GET invalid import id = %d %v, want 400 field id", code, body)
+	}
+}
+
+// TestUploadStreamsLargeFile sends a file bigger than any buffer on the
+// way, to check that it arrives whole.
+func TestUploadStreamsLargeFile(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var csv bytes.Buffer
+	csv.WriteString("id,name\n")
+	for csv.Len() < 8<<20 {
+		csv.WriteString("c-123456,Someone With A Long Enough Name\n")
+	}
+	code, body := b.callJSON(t, "POST", "/api/imports", operatorSecret, bytes.NewReader(csv.Bytes()), "Content-Type", "text/csv")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST 8 MiB = %d %v", code, body)
+	}
+	got, err := os.ReadFile(filepath.Join(b.dataDir, "imports", body["import_id"].(string)+".csv"))
+	if err != nil || !bytes.Equal(got, csv.Bytes()) {
+		t.Errorf("stored file: %d bytes, %v; want the %d bytes sent", len(got), err, csv.Len())
+	}
+}
