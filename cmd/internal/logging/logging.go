@@ -58,29 +58,34 @@ func (r redactor) replace(s string) string {
 	return r.r.Replace(s)
 }
 
-// sensitiveKeys are substrings of attribute keys whose values are never
-// logged.
-var sensitiveKeys = []string{"password", "passwd", "secret", "token", "authorization", "cookie", "api_key", "apikey"}
+// sensitiveWords are the words that make an attribute key name a secret
+// when the key is one of them or ends with one after a separator
+// ("password", "smtp_password", "X-Api-Key"); "token_name" and
+// "api_tokens_file" describe a secret without holding one.
+var sensitiveWords = []string{"password", "passwd", "secret", "token", "tokens", "authorization", "cookie", "apikey", "api_key", "api-key"}
 
-// isSensitiveKey reports whether key names a secret. Keys ending in _id,
-// _count, or _name describe a secret without holding it (token_name).
+// isSensitiveKey reports whether key names a secret.
 func isSensitiveKey(key string) bool {
 	k := strings.ToLower(key)
-	for _, suffix := range []string{"_id", "_name", "_count", "_sid"} {
-		if strings.HasSuffix(k, suffix) {
-			return false
+	for _, w := range sensitiveWords {
+		if k == w {
+			return true
 		}
-	}
-	for _, s := range sensitiveKeys {
-		if strings.Contains(k, s) {
+		if strings.HasSuffix(k, w) && strings.ContainsAny(k[len(k)-len(w)-1:len(k)-len(w)], "_-.") {
 			return true
 		}
 	}
 	return false
 }
 
+// alreadyRedacted reports whether v is empty or was redacted where it was
+// made (Config's "ops:operator:<redacted>" keeps the token names visible).
+func alreadyRedacted(v slog.Value) bool {
+	return v.Kind() == slog.KindString && (v.String() == "" || strings.Contains(v.String(), Redacted))
+}
+
 func (r redactor) replaceAttr(_ []string, a slog.Attr) slog.Attr {
-	if isSensitiveKey(a.Key) {
+	if isSensitiveKey(a.Key) && !alreadyRedacted(a.Value) {
 		return slog.String(a.Key, Redacted)
 	}
 	switch a.Value.Kind() {

@@ -58,6 +58,12 @@ func TestNewRedactsSecrets(t *testing.T) {
 		"Authorization", "Bearer zzz",
 		"token_name", "alice",
 		"twilio_sid", "AC123",
+		"BACKOFFICE_API_TOKENS_FILE", "/etc/tokens",
+		"BACKOFFICE_TWILIO_AUTH_TOKEN", "tok",
+		"smtp_password", "",
+		"X-Api-Key", "k",
+		"tokenizer", "words",
+		"api_tokens", "ops:operator:<redacted>",
 		"word", "abc is short and stays",
 		slog.Group("smtp", "password", "p", "host", "relay "+pw))
 	out := b.String()
@@ -137,5 +143,15 @@ func TestAsynqLevel(t *testing.T) {
 		if got := AsynqLevel(in); got != want {
 			t.Errorf("AsynqLevel(%v) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestRedisLogger(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	RedisLogger(New(&b, slog.LevelInfo, "pw-123456")).Printf(t.Context(), "dial %s failed with %s", "10.0.0.1:6379", "pw-123456")
+	recs := records(t, &b)
+	if len(recs) != 1 || recs[0]["msg"] != "dial 10.0.0.1:6379 failed with <redacted>" || recs[0]["component"] != "redis" || recs[0]["level"] != "WARN" {
+		t.Errorf("records = %v", recs)
 	}
 }

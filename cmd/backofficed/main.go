@@ -1,0 +1,73 @@
+// Command backofficed is the back-office daemon: asynq workers on Redis, the
+// schedules of cron entries, and the HTTP dashboard, API, webhooks and
+// /metrics, configured by BACKOFFICE_* variables and flags.
+//
+//	backofficed -check    print the effective configuration and exit
+//	backofficed -h        list every setting
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shopworks/backoffice/cmd/internal/config"
+	"github.com/shopworks/backoffice/cmd/internal/logging"
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// realMain runs the daemon and returns the exit status: 0 after a clean
+// shutdown or -check, 1 when the daemon fails, 2 for a bad configuration.
+// Logs (JSON) go to stdout; configuration problems to stderr.
+func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(getenv, args)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Usage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "backofficed: invalid configuration:")
+		for _, e := range splitErrors(err) {
+			fmt.Fprintln(stderr, "  "+e.Error())
+		}
+		return 2
+	}
+	if cfg.Check {
+		cfg.WriteTable(stdout)
+		for _, w := range warnings(cfg) {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
+		return 0
+	}
+	if err := cfg.EnsureSecrets(); err != nil {
+		fmt.Fprintln(stderr, "backofficed: "+err.Error())
+		return 1
+	}
+	log := logging.New(stdout, cfg.LogLevel, cfg.Secrets()...)
+	redis.SetLogger(logging.RedisLogger(log)) // go-redis's pool messages, as JSON
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("backofficed stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
