@@ -43,7 +43,9 @@ func (a *app) newClient() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{base: base, token: token, tokenSrc: src, http: &http.Client{}}, nil
+	c := &client{base: base, token: token, tokenSrc: src, http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+	a.clients = append(a.clients, c)
+	return c, nil
 }
 
 // token finds the API token: --token-file, then $BACKOFFICE_TOKEN, then

@@ -69,6 +69,7 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	globals        globals
+	clients        []*client // closed when the command is done
 }
 
 // globals are the flags every command accepts, before or after it.
@@ -102,7 +103,11 @@ func run(ctx context.Context, args []string, a *app) int {
 		fmt.Fprintf(a.stderr, "backoffice: unknown command %q\n\n%s", name, usage)
 		return 2
 	}
-	return report(a, group(ctx, a, fs.Args()[1:]))
+	err := group(ctx, a, fs.Args()[1:])
+	for _, c := range a.clients {
+		c.http.CloseIdleConnections()
+	}
+	return report(a, err)
 }
 
 // report prints err as one line and turns it into the exit status.
