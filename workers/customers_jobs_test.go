@@ -143,4 +143,3 @@ func mustTask(t *testing.T, a jobs.Args) *asynq.Task {
 	}
 	return task
 }
-
