@@ -28,7 +28,7 @@ type Deps struct {
 	Now       func() time.Time // nil means time.Now
 	// Family-specific collaborators are added below, one field each.
 	Campaigns *campaigns.Engine // campaign:* (nil fails those tasks)
-	Customers *customers.Store  // customer records and timelines (nil fails sms:* tasks)
+	Customers *customers.Store  // customer records and timelines (nil fails customers:* and sms:* tasks)
 	Inbox     *inbox.Store      // staff inbox of unanswered and unfiled input (nil fails sms:* tasks)
 	SMS       SMSSender         // answers HELP: *sms.Twilio or *sms.Outbox (nil: HELP goes to the inbox)
 	Templates *templates.Set    // message templates (nil: as SMS)

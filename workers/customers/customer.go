@@ -98,7 +98,7 @@ type Store struct {
 	region string
 	now    func() time.Time
 	maxLen int64
-	zones  sync.Map // IANA names already checked: name -> error (nil when valid)
+	zones  sync.Map // valid IANA zone names already checked
 }
 
 // New returns a store on rdb whose keys all start with prefix (e.g. "bo:").

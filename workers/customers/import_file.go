@@ -46,7 +46,7 @@ func readHeader(f *os.File) (columns, int64, error) {
 // linesBefore counts the line breaks in the first n bytes of f: the csv
 // line number of the byte at offset n, minus one.
 func linesBefore(f *os.File, n int64) (int64, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, n), 64<<10)
+	r := io.NewSectionReader(f, 0, n)
 	var lines int64
 	buf := make([]byte, 64<<10)
 	for {

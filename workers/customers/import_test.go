@@ -119,10 +119,13 @@ func TestImportBOMColumnOrderAndKeptFields(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
 	mustUpsert(t, b.store, Customer{ID: "c-1", Name: "Jana", Phone: "+421905123456", Email: "old@example.sk", Language: "sk"})
-	path := writeCSV(t, "\xEF\xBB\xBF EMAIL ,Id\r\nnew@example.sk,c-1\r\n,c-2\r\n")
+	path := writeCSV(t, "\xEF\xBB\xBF EMAIL ,Id\r\nnew@example.sk,c-1\r\n,c-2\r\nlater@example.sk,c-2\r\n")
 	sum, err := b.store.Import(ctx, ImportRequest{ImportID: "bom", Path: path})
-	if err != nil || sum.Rows != 2 || sum.Updated != 1 || sum.Imported != 1 || sum.Rejected != 0 {
-		t.Fatalf("Import = %+v, %v; want 2 rows: 1 updated, 1 imported", sum, err)
+	if err != nil || sum.Rows != 3 || sum.Updated != 2 || sum.Imported != 1 || sum.Rejected != 0 || sum.Line != 4 {
+		t.Fatalf("Import = %+v, %v; want 3 rows to line 4: 2 updated, 1 imported", sum, err)
+	}
+	if got, _ := b.store.Get(ctx, "c-2"); got.Email != "later@example.sk" {
+		t.Fatalf("c-2 after two rows in one batch = %+v; want the later row's e-mail", got)
 	}
 	got, _ := b.store.Get(ctx, "c-1")
 	if got.Email != "new@example.sk" || got.Phone != "+421905123456" || got.Name != "Jana" || got.Language != "sk" {

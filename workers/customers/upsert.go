@@ -2,6 +2,7 @@ package customers
 
 import (
 	"context"
+	"fmt"
 	"maps"
 )
 
@@ -10,8 +11,8 @@ import (
 // naming the field. Consent channels in c replace the stored ones (a change
 // of status is added to the timeline, a decision older than the stored one
 // is ignored); channels c does not mention keep their stored consent.
-// CreatedAt is kept from the stored record; UpdatedAt is set when anything
-// changed. Upserting the same customer twice changes nothing the second
+// CreatedAt is kept from the stored record (a new customer gets c.CreatedAt,
+// or now when it is zero); UpdatedAt is set when anything changed. Upserting the same customer twice changes nothing the second
 // time. An e-mail address or phone number of another customer is refused
 // with a *FieldError wrapping ErrInUse.
 func (s *Store) Upsert(ctx context.Context, c Customer) (UpsertResult, error) {
@@ -21,10 +22,13 @@ func (s *Store) Upsert(ctx context.Context, c Customer) (UpsertResult, error) {
 		next.Consent = overlayConsent(cur.Consent, in.Consent)
 		return next, nil
 	}}})
-	if err != nil {
-		return UpsertResult{}, err
+	if err == nil {
+		err = out[0].Err
 	}
-	return out[0].UpsertResult, out[0].Err
+	if err != nil {
+		return UpsertResult{}, fmt.Errorf("upsert customer %.70q: %w", c.ID, err)
+	}
+	return out[0].UpsertResult, nil
 }
 
 // overlayConsent returns cur with the channels of in replaced.

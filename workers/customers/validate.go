@@ -144,22 +144,21 @@ func (s *Store) normalizeTimezone(c *Customer) error {
 	return nil
 }
 
-// checkZone validates an IANA zone name, remembering the answer.
+// checkZone validates an IANA zone name. Valid names are remembered (the
+// time zone database bounds them); invalid ones are not, so hostile input
+// cannot grow the cache.
 func (s *Store) checkZone(name string) error {
-	if v, ok := s.zones.Load(name); ok {
-		err, _ := v.(error)
-		return err
+	if _, ok := s.zones.Load(name); ok {
+		return nil
 	}
-	var err error
 	if name == "Local" || len(name) > 64 || !utf8.ValidString(name) {
-		err = fmt.Errorf("%.64q is not an IANA time zone name such as Europe/Bratislava", name)
-	} else if _, lerr := time.LoadLocation(name); lerr != nil {
-		err = fmt.Errorf("%q is not an IANA time zone name such as Europe/Bratislava", name)
+		return fmt.Errorf("%.64q is not an IANA time zone name such as Europe/Bratislava", name)
 	}
-	if err == nil || len(name) <= 64 { // do not let garbage grow the cache without bound
-		s.zones.Store(name, err)
+	if _, err := time.LoadLocation(name); err != nil {
+		return fmt.Errorf("%q is not an IANA time zone name such as Europe/Bratislava", name)
 	}
-	return err
+	s.zones.Store(name, struct{}{})
+	return nil
 }
 
 func normalizeTags(c *Customer) error {
