@@ -22,6 +22,7 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/workers"
 	"github.com/shopworks/backoffice/workers/customers"
+	"github.com/shopworks/backoffice/workers/inbox"
 )
 
 // redisPingTimeout bounds the start-up check that Redis answers.
@@ -36,6 +37,7 @@ type daemon struct {
 	rdb       redis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
+	customers *customers.Store // shared by the handlers and the API
 	schedules *scheduler
 	workers   *asynq.Server
 	mux       *asynq.ServeMux
@@ -73,6 +75,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 	d = &daemon{cfg: cfg, log: log, rdb: rdb,
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
+		customers: customers.New(rdb, cfg.KeyPrefix, customers.Options{DefaultRegion: cfg.PhoneRegion}),
 	}
 	reg := newRegistry()
 	d.workers, d.mux = d.newWorkers(reg)
@@ -144,27 +147,27 @@ func (d *daemon) deps() workers.Deps {
 		Client:    d.client,
 		Logger:    d.log,
 		DataDir:   d.cfg.DataDir,
+		Customers: d.customers,
+		Inbox:     inbox.New(d.rdb, d.cfg.KeyPrefix),
 	}
-}
-
-func (d *daemon) customers() *customers.Store {
-	return customers.New(d.rdb, d.cfg.KeyPrefix, customers.Options{DefaultRegion: d.cfg.PhoneRegion})
 }
 
 // newHTTP builds the HTTP server of the dashboard, API, webhooks, probes
 // and /metrics (which also registers asynq's queue collector on reg).
 func (d *daemon) newHTTP(reg *prometheus.Registry) (*http.Server, error) {
 	w, err := web.New(web.Options{
-		Logger:     d.log,
-		Redis:      d.rdb,
-		Client:     d.client,
-		Inspector:  d.inspector,
-		Customers:  d.customers(),
-		Tokens:     d.cfg.APITokens,
-		DataDir:    d.cfg.DataDir,
-		PublicURL:  d.cfg.PublicURL,
-		Gatherer:   reg,
-		Registerer: reg,
+		Logger:          d.log,
+		Redis:           d.rdb,
+		Client:          d.client,
+		Inspector:       d.inspector,
+		Customers:       d.customers,
+		Tokens:          d.cfg.APITokens,
+		DataDir:         d.cfg.DataDir,
+		PublicURL:       d.cfg.PublicURL,
+		TwilioAuthToken: d.cfg.TwilioAuthToken,
+		Inbox:           inbox.New(d.rdb, d.cfg.KeyPrefix),
+		Gatherer:        reg,
+		Registerer:      reg,
 	})
 	if err != nil {
 		return nil, err

@@ -192,3 +192,15 @@ func TestRealMain(t *testing.T) {
 		t.Error("-check generated a secret: it must not change anything")
 	}
 }
+
+// TestEveryKindHasAHandler checks the wiring: each kind of the jobs
+// catalogue reaches a handler of the daemon's mux, not asynq's "not found".
+func TestEveryKindHasAHandler(t *testing.T) {
+	t.Parallel()
+	td := startTestDaemon(t, nil)
+	for _, spec := range jobs.Kinds() {
+		if _, pattern := td.mux.Handler(asynq.NewTask(spec.Kind, nil)); pattern != spec.Kind {
+			t.Errorf("kind %s: no handler registered (pattern %q)", spec.Kind, pattern)
+		}
+	}
+}
