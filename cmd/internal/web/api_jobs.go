@@ -87,7 +87,7 @@ func (s *Server) enqueueArgs(r *http.Request, args jobs.Args) (*asynq.TaskInfo, 
 		return nil, err
 	}
 	c, _ := callerOf(r.Context())
-	s.log.InfoContext(r.Context(), "job enqueued", "kind", info.Type, "task_id", info.ID, "queue", info.Queue, "token", c.Name)
+	s.log.InfoContext(r.Context(), "job enqueued", "kind", info.Type, "task_id", info.ID, "queue", info.Queue, "caller", c.Name)
 	return info, nil
 }
 

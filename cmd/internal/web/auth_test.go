@@ -91,7 +91,7 @@ func TestLogLineNamesTokenNotSecret(t *testing.T) {
 	b.call(t, "GET", "/api/kinds", viewerSecret, nil)
 	b.call(t, "GET", "/api/kinds", "wrong-secret-0123456789abcdef", nil)
 	logs := b.logs.String()
-	if !strings.Contains(logs, `"token":"watcher"`) || !strings.Contains(logs, `"route":"GET /api/kinds"`) {
+	if !strings.Contains(logs, `"caller":"watcher"`) || !strings.Contains(logs, `"route":"GET /api/kinds"`) {
 		t.Errorf("logs lack the token name or route:\n%s", logs)
 	}
 	for _, secret := range []string{viewerSecret, "wrong-secret-0123456789abcdef"} {

@@ -96,7 +96,7 @@ func (s *Server) finish(r *http.Request, rec *statusRecorder, note *requestNote,
 		slog.String("remote", r.RemoteAddr),
 	}
 	if note.caller != "" {
-		attrs = append(attrs, slog.String("token", note.caller))
+		attrs = append(attrs, slog.String("caller", note.caller))
 	}
 	s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 }

@@ -103,7 +103,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Name: sessionCookie, Value: sessionValue(t, expires), Path: "/", Expires: expires,
 		MaxAge: int(sessionTTL / time.Second), HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteStrictMode,
 	})
-	s.log.InfoContext(r.Context(), "login", "token", t.Name)
+	s.log.InfoContext(r.Context(), "login", "caller", t.Name)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
