@@ -34,20 +34,17 @@ func (s *Server) showCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := s.customers.Find(r.Context(), ref)
-	if errors.Is(err, customers.ErrNotFound) {
+	events := []customers.Event{}
+	if err == nil && n > 0 { // the store reads 0 as its default
+		events, err = s.customers.Timeline(r.Context(), c.ID, int64(n))
+	}
+	if errors.Is(err, customers.ErrNotFound) { // also when deleted since Find
 		writeError(w, http.StatusNotFound, "customer %q: not found", ref)
 		return
 	}
 	if err != nil {
 		s.storeError(w, r, "customer "+strconv.Quote(ref), err)
 		return
-	}
-	events := []customers.Event{}
-	if n > 0 { // the store reads 0 as its default
-		if events, err = s.customers.Timeline(r.Context(), c.ID, int64(n)); err != nil {
-			s.storeError(w, r, "customer "+strconv.Quote(ref)+": timeline", err)
-			return
-		}
 	}
 	writeJSON(w, http.StatusOK, customerView{Customer: c, Events: events})
 }
