@@ -101,14 +101,19 @@ func (f fileAudience) readHeader(file io.Reader) (header, error) {
 // and modification time detect a file changed between two attempts.
 type fileCheckpoint struct {
 	size, mtime, offset int64
+	set                 bool
 }
 
+// String is the stored form; "" for the zero value (nothing to store).
 func (c fileCheckpoint) String() string {
+	if !c.set {
+		return ""
+	}
 	return fmt.Sprintf("file:%d:%d:%d", c.size, c.mtime, c.offset)
 }
 
 func parseFileCheckpoint(s string) (fileCheckpoint, error) {
-	var c fileCheckpoint
+	c := fileCheckpoint{set: true}
 	if _, err := fmt.Sscanf(s, "file:%d:%d:%d", &c.size, &c.mtime, &c.offset); err != nil {
 		return c, fmt.Errorf("bad checkpoint %q: %w", s, err)
 	}
@@ -117,7 +122,7 @@ func parseFileCheckpoint(s string) (fileCheckpoint, error) {
 
 // each calls emit for every row after the checkpoint resume ("" for the
 // start), with the checkpoint that resumes after that row.
-func (f fileAudience) each(ctx context.Context, resume string, emit func(candidate, string) error) error {
+func (f fileAudience) each(ctx context.Context, resume string, emit func(candidate) error) error {
 	file, err := os.Open(f.path)
 	if err != nil {
 		return permanent(fmt.Errorf("audience file %s: %w", f.path, err))
@@ -131,7 +136,7 @@ func (f fileAudience) each(ctx context.Context, resume string, emit func(candida
 	if err != nil {
 		return permanent(err)
 	}
-	ck := fileCheckpoint{size: info.Size(), mtime: info.ModTime().UnixNano()}
+	ck := fileCheckpoint{size: info.Size(), mtime: info.ModTime().UnixNano(), set: true}
 	firstLine := 2
 	if resume != "" {
 		prev, err := parseFileCheckpoint(resume)
@@ -154,7 +159,7 @@ func (f fileAudience) each(ctx context.Context, resume string, emit func(candida
 	return f.rows(ctx, file, h, ck, firstLine, emit)
 }
 
-func (f fileAudience) rows(ctx context.Context, file io.Reader, h header, ck fileCheckpoint, firstLine int, emit func(candidate, string) error) error {
+func (f fileAudience) rows(ctx context.Context, file io.Reader, h header, ck fileCheckpoint, firstLine int, emit func(candidate) error) error {
 	start := ck.offset
 	r := csv.NewReader(&lineLimit{r: file})
 	r.FieldsPerRecord = h.width
@@ -179,7 +184,8 @@ func (f fileAudience) rows(ctx context.Context, file io.Reader, h header, ck fil
 			line, _ := r.FieldPos(0)
 			c = f.candidate(h, rec, firstLine+line-1)
 		}
-		if err := emit(c, ck.String()); err != nil {
+		c.resume = ck
+		if err := emit(c); err != nil {
 			return err
 		}
 	}

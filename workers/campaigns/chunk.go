@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/shopworks/backoffice/jobs"
 )
 
@@ -101,8 +101,9 @@ type chunk struct {
 	info   runInfo
 	rk     runKeys
 	lease  *lease
-	quiet  time.Time // earliest end of a quiet-hours hold, zero if none
-	events []string  // recipients whose timeline event was written, to drop from noevent
+	rows   map[string]string // file audience: recipient id -> stored row
+	quiet  time.Time         // earliest end of a quiet-hours hold, zero if none
+	events []string          // recipients whose timeline event was written, to drop from noevent
 }
 
 func (c *chunk) busy(b *slotBusy, err error) error {
@@ -121,10 +122,11 @@ func (c *chunk) busy(b *slotBusy, err error) error {
 
 // send walks the chunk's recipients.
 func (c *chunk) send(ctx context.Context) error {
-	ids, err := c.e.store.rdb.LRange(ctx, c.rk.chunk(c.args.Chunk), 0, -1).Result()
+	ids, rows, err := c.e.store.chunkRecipients(ctx, c.args.Campaign, c.args.Run, c.args.Chunk)
 	if err != nil {
-		return fmt.Errorf("campaign %s run %s: chunk %d: read recipients: %w", c.args.Campaign, c.args.Run, c.args.Chunk, err)
+		return err
 	}
+	c.rows = rows
 	entries, err := c.e.store.entries(ctx, c.args.Campaign, c.args.Run, ids)
 	if err != nil {
 		return err
@@ -209,7 +211,7 @@ func (c *chunk) flushEvents(ctx context.Context) {
 func (c *chunk) resolve(ctx context.Context, id string) (recipient, string, error) {
 	channel := c.info.def.Channel
 	// a retry-failed run keeps its parent's frozen definition, so a file
-	// audience still names its file and its rows were copied into data
+	// audience still names its file and its chunks carry the rows
 	if c.info.def.Audience.File == "" {
 		r, found, err := c.e.customerRecipient(ctx, channel, id)
 		if err != nil {
@@ -220,16 +222,35 @@ func (c *chunk) resolve(ctx context.Context, id string) (recipient, string, erro
 		}
 		return r, "", nil
 	}
-	data, err := c.e.store.rdb.HGet(ctx, c.rk.data, id).Result()
-	if errors.Is(err, redis.Nil) {
-		return recipient{}, "", permanent(fmt.Errorf("campaign %s run %s: recipient %s: stored row is missing", c.args.Campaign, c.args.Run, id))
-	}
-	if err != nil {
-		return recipient{}, "", fmt.Errorf("campaign %s run %s: recipient %s: read stored row: %w", c.args.Campaign, c.args.Run, id, err)
+	data, ok := c.rows[id]
+	if !ok {
+		return recipient{}, "", permanent(fmt.Errorf("campaign %s run %s: recipient %s: the chunk has no stored row for it", c.args.Campaign, c.args.Run, id))
 	}
 	r, err := c.e.resolveFile(ctx, channel, id, data)
 	if err != nil {
 		return recipient{}, "", fmt.Errorf("campaign %s run %s: %w", c.args.Campaign, c.args.Run, err)
 	}
 	return r, "", nil
+}
+
+// chunkRecipients returns the recipient ids of chunk n in order and, for a
+// file audience, their stored rows by id.
+func (s *Store) chunkRecipients(ctx context.Context, campaign, run string, n int) ([]string, map[string]string, error) {
+	items, err := s.rdb.LRange(ctx, s.keys.run(campaign, run).chunk(n), 0, -1).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("campaign %s run %s: chunk %d: read recipients: %w", campaign, run, n, err)
+	}
+	ids := make([]string, len(items))
+	var rows map[string]string
+	for i, item := range items {
+		id, row, ok := strings.Cut(item, "\n")
+		ids[i] = id
+		if ok {
+			if rows == nil {
+				rows = make(map[string]string, len(items))
+			}
+			rows[id] = row
+		}
+	}
+	return ids, rows, nil
 }

@@ -347,3 +347,36 @@ func TestInDoubtEmailIsSentAgainWithTheSameMessageID(t *testing.T) {
 		t.Errorf("counts = %+v", st.Counts)
 	}
 }
+
+func TestRetryFailedOfAFileAudienceCarriesTheRows(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{Reject: func(rcpt string, attempt int) *smtp.SMTPError {
+		if strings.HasPrefix(rcpt, "gone") && attempt == 1 {
+			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "mailbox full"}
+		}
+		return nil
+	}})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	b.writeFile(t, "aud.csv", "email,name,language\nok@example.sk,Ok,sk\ngone@example.sk,Gone Person,cs\n")
+	camp := emailCampaign("filere", jobs.Audience{File: "aud.csv"})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "filere", "r1", 1, nil)
+	next, err := b.engine.RetryFailed(ctx, "filere", "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.HandleLaunch(ctx, jobs.CampaignLaunchArgs{Campaign: camp, Run: next, Trigger: "retry-failed", RetryOf: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "filere", next, 1, nil)
+	msgs := srv.Messages()
+	if len(msgs) != 2 || msgs[1].To[0] != "gone@example.sk" || !strings.Contains(msgs[1].Header.Get("To"), "Gone Person") {
+		t.Fatalf("messages: %d, last to %v", len(msgs), msgs[len(msgs)-1].Header.Get("To"))
+	}
+	if st := b.status(t, "filere", next); st.Counts.Total != 1 || st.Counts.Sent != 1 {
+		t.Errorf("retry run counts = %+v", st.Counts)
+	}
+}

@@ -38,9 +38,9 @@ func (e *Engine) customerSource(def jobs.Campaign) audienceSource {
 // the start and those planned already are dropped silently.
 func (customerAudience) dupMode() string { return "ignore" }
 
-func (a customerAudience) each(ctx context.Context, _ string, emit func(candidate, string) error) error {
+func (a customerAudience) each(ctx context.Context, _ string, emit func(candidate) error) error {
 	return a.src.Scan(ctx, a.query, func(c customers.Customer) error {
-		return emit(candidate{id: c.ID, reason: skipReason(fromCustomer(c, a.channel), a.channel)}, "")
+		return emit(candidate{id: c.ID, reason: skipReason(fromCustomer(c, a.channel), a.channel)})
 	})
 }
 

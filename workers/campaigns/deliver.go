@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -172,13 +171,12 @@ func (e *Engine) messageID(campaign, run, id string) string {
 	return "<" + campaign + "." + run + "." + hex.EncodeToString(sum[:10]) + "@" + e.domain + ">"
 }
 
-// oneLine keeps an error text fit for the ledger: one line, bounded.
+// oneLine keeps an error text fit for the ledger: one line, at most 300
+// characters.
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
 	}
 	return s
 }
-
-var errNoSender = errors.New("no sender configured for this channel")

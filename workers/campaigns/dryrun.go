@@ -47,7 +47,7 @@ func (e *Engine) DryRun(ctx context.Context, def jobs.Campaign) (DryRunReport, e
 	seen := map[uint64]struct{}{}
 	seed := maphash.MakeSeed()
 	failures := map[string]bool{}
-	err := src.each(ctx, "", func(c candidate, _ string) error {
+	err := src.each(ctx, "", func(c candidate) error {
 		if c.id != "" {
 			h := maphash.String(seed, c.id)
 			if _, dup := seen[h]; dup {

@@ -11,6 +11,7 @@
 package campaigns
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -114,14 +115,14 @@ func (c *Config) defaults() error {
 	case c.Templates == nil:
 		return errors.New("campaigns: config: Templates is required")
 	}
-	c.ChunkSize = cmpOr(c.ChunkSize, 500)
-	c.ChunkRate = cmpOr(c.ChunkRate, 20)
-	c.MaxChunksInFlight = cmpOr(c.MaxChunksInFlight, 8)
-	c.MaxRateWait = cmpOr(c.MaxRateWait, 2*time.Second)
-	c.PausePoll = cmpOr(c.PausePoll, 30*time.Second)
-	c.SlotLease = cmpOr(c.SlotLease, 2*time.Minute)
-	c.SIDTTL = cmpOr(c.SIDTTL, DefaultSIDTTL)
-	c.MinAttempts = cmpOr(c.MinAttempts, 50)
+	c.ChunkSize = cmp.Or(c.ChunkSize, 500)
+	c.ChunkRate = cmp.Or(c.ChunkRate, 20)
+	c.MaxChunksInFlight = cmp.Or(c.MaxChunksInFlight, 8)
+	c.MaxRateWait = cmp.Or(c.MaxRateWait, 2*time.Second)
+	c.PausePoll = cmp.Or(c.PausePoll, 30*time.Second)
+	c.SlotLease = cmp.Or(c.SlotLease, 2*time.Minute)
+	c.SIDTTL = cmp.Or(c.SIDTTL, DefaultSIDTTL)
+	c.MinAttempts = cmp.Or(c.MinAttempts, 50)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

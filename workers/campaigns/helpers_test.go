@@ -60,7 +60,7 @@ func setup(t *testing.T, adjust func(*Config)) *bundle {
 	return setupOn(t, srv.Client(t), adjust)
 }
 
-func setupOn(t *testing.T, rdb redis.UniversalClient, adjust func(*Config)) *bundle {
+func setupOn(t testing.TB, rdb redis.UniversalClient, adjust func(*Config)) *bundle {
 	t.Helper()
 	set, err := templates.Load(templates.Options{FallbackLanguage: "en",
 		Shop: templates.ShopData{Name: "Shop", URL: "https://shop.example"}})
@@ -140,10 +140,9 @@ func (b *bundle) ledger(t *testing.T, campaign, run string) map[string]string {
 func (b *bundle) chunks(t *testing.T, campaign, run string) [][]string {
 	t.Helper()
 	st := b.status(t, campaign, run)
-	rk := b.engine.store.keys.run(campaign, run)
 	out := make([][]string, st.Chunks)
 	for i := range out {
-		ids, err := b.rdb.LRange(context.Background(), rk.chunk(i), 0, -1).Result()
+		ids, _, err := b.engine.store.chunkRecipients(context.Background(), campaign, run, i)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,8 @@ import "strconv"
 //
 //	bo:campaign:{spring:r1}:run         hash   state, counts, frozen definition, planning progress
 //	bo:campaign:{spring:r1}:ledger      hash   recipient id -> "state|unix ms|detail"
-//	bo:campaign:{spring:r1}:data        hash   recipient id -> recipient JSON (file audiences)
-//	bo:campaign:{spring:r1}:chunk:<n>   list   recipient ids of chunk n (closed once full)
+//	bo:campaign:{spring:r1}:chunk:<n>   list   recipients of chunk n (closed once full): the id, or
+//	                                           "<id>\n<row JSON>" for a file audience
 //	bo:campaign:{spring:r1}:done        bitmap bit n set when chunk n finished
 //	bo:campaign:{spring:r1}:slots       zset   chunk n -> lease expiry (unix ms), at most N chunks in flight
 //	bo:campaign:{spring:r1}:owners      hash   chunk n -> lease token of the worker holding it
@@ -32,14 +32,14 @@ type keys struct {
 
 // runKeys are the keys of one run; all share the run's hash tag.
 type runKeys struct {
-	run, ledger, data, done, slots, owners, skips, noevent string
-	base                                                   string // "<prefix>campaign:{name:run}:"
+	run, ledger, done, slots, owners, skips, noevent string
+	base                                             string // "<prefix>campaign:{name:run}:"
 }
 
 func (k keys) run(campaign, run string) runKeys {
 	b := k.prefix + "campaign:{" + campaign + ":" + run + "}:"
 	return runKeys{
-		base: b, run: b + "run", ledger: b + "ledger", data: b + "data", done: b + "done",
+		base: b, run: b + "run", ledger: b + "ledger", done: b + "done",
 		slots: b + "slots", owners: b + "owners", skips: b + "skips", noevent: b + "noevent",
 	}
 }

@@ -65,7 +65,7 @@ func (e *Engine) source(ctx context.Context, st RunStatus) (audienceSource, erro
 }
 
 // retrySource is the audience of a retry-failed run: the recipients of an
-// earlier run whose entry is failed, with their stored rows.
+// earlier run whose entry is failed, chunk by chunk, with their stored rows.
 type retrySource struct {
 	store    *Store
 	campaign string
@@ -74,37 +74,27 @@ type retrySource struct {
 
 func (retrySource) dupMode() string { return "ignore" }
 
-func (r retrySource) each(ctx context.Context, _ string, emit func(candidate, string) error) error {
-	var cursor uint64
-	for {
-		page, err := r.store.Entries(ctx, r.campaign, r.run, cursor, 500, EntryFailed)
+func (r retrySource) each(ctx context.Context, _ string, emit func(candidate) error) error {
+	st, err := r.store.Status(ctx, r.campaign, r.run)
+	if err != nil {
+		return err
+	}
+	for n := range st.Chunks {
+		ids, rows, err := r.store.chunkRecipients(ctx, r.campaign, r.run, n)
 		if err != nil {
 			return err
 		}
-		if len(page.Entries) > 0 {
-			if err := r.emitPage(ctx, page.Entries, emit); err != nil {
+		entries, err := r.store.entries(ctx, r.campaign, r.run, ids)
+		if err != nil {
+			return err
+		}
+		for _, en := range entries {
+			if en.State != EntryFailed {
+				continue
+			}
+			if err := emit(candidate{id: en.Recipient, data: rows[en.Recipient]}); err != nil {
 				return err
 			}
-		}
-		if cursor = page.Cursor; cursor == 0 {
-			return nil
-		}
-	}
-}
-
-func (r retrySource) emitPage(ctx context.Context, entries []Entry, emit func(candidate, string) error) error {
-	ids := make([]string, len(entries))
-	for i, en := range entries {
-		ids[i] = en.Recipient
-	}
-	data, err := r.store.rdb.HMGet(ctx, r.store.keys.run(r.campaign, r.run).data, ids...).Result()
-	if err != nil {
-		return fmt.Errorf("campaign %s run %s: read failed recipients: %w", r.campaign, r.run, err)
-	}
-	for i, id := range ids {
-		row, _ := data[i].(string)
-		if err := emit(candidate{id: id, data: row}, ""); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,6 @@ const (
 	ReasonExpired        = "expired"
 	ReasonNotFound       = "not_found"   // the customer was deleted after launch
 	ReasonInvalidRow     = "invalid_row" // a CSV row that does not parse
-	ReasonCancelled      = "cancelled"
 )
 
 // Entry is one recipient's line in a run's ledger.
@@ -185,7 +185,7 @@ func (s *Store) Entries(ctx context.Context, campaign, run string, cursor uint64
 	p := Page{Cursor: next, Entries: []Entry{}}
 	for i := 0; i+1 < len(kv); i += 2 {
 		e := parseEntry(kv[i], kv[i+1])
-		if len(states) == 0 || containsState(states, e.State) {
+		if len(states) == 0 || slices.Contains(states, e.State) {
 			p.Entries = append(p.Entries, e)
 		}
 	}
@@ -201,13 +201,4 @@ func (s *Store) Skips(ctx context.Context, campaign, run string) (map[string]str
 		return nil, fmt.Errorf("campaign %s run %s: read skipped rows: %w", campaign, run, err)
 	}
 	return m, nil
-}
-
-func containsState(states []EntryState, s EntryState) bool {
-	for _, x := range states {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -15,14 +15,17 @@ type candidate struct {
 	reason string // skip reason; "" plans the recipient
 	data   string // recipient JSON for file rows, "" for customers
 	line   int    // file line, for skipped rows without an id
+	// resume is where a retried launch goes on after this row (file
+	// audiences); the zero value for sources that re-read from the start.
+	resume fileCheckpoint
 }
 
 // audienceSource streams an audience. each calls emit for every row after
-// the checkpoint resume ("" for the start) with the checkpoint that
-// resumes after it; sources that cannot resume pass "" and are re-read
-// from the start, which the ledger's dedupe makes harmless.
+// the checkpoint resume ("" for the start), each row saying where to
+// resume after it; sources that cannot resume are re-read from the start,
+// which the ledger's dedupe makes harmless.
 type audienceSource interface {
-	each(ctx context.Context, resume string, emit func(c candidate, checkpoint string) error) error
+	each(ctx context.Context, resume string, emit func(c candidate) error) error
 	// dupMode says what a repeated recipient is: "skip" (a duplicate row
 	// of a file, recorded) or "ignore" (a re-read of the same audience).
 	dupMode() string
@@ -33,8 +36,11 @@ func (fileAudience) dupMode() string { return "skip" }
 // errRunCancelled stops planning when an operator cancels the run.
 var errRunCancelled = errors.New("campaigns: run cancelled")
 
-// planner writes an audience into a run's ledger and chunks, a batch at a
-// time, and enqueues each chunk as soon as it is full.
+// planner writes an audience into a run's ledger and chunks, a batch of at
+// most one chunk at a time, and enqueues each chunk as soon as it is full.
+// One batch is written while the next is read: the script call of batch n
+// runs while the audience yields batch n+1, and batch n+1 is sent only
+// once batch n's result (the chunk being filled) is known.
 type planner struct {
 	e        *Engine
 	campaign string
@@ -45,12 +51,21 @@ type planner struct {
 	enqueued int // chunks 0..enqueued-1 have their task
 	batch    []any
 	rows     int
-	ckpt     string
-	done     bool // planning finished in an earlier attempt
+	ckpt     fileCheckpoint   // resume point after the queued rows
+	done     bool             // planning finished in an earlier attempt
+	inflight chan batchResult // the batch being written, nil when none
+}
+
+// batchResult is what the script said about one batch.
+type batchResult struct {
+	cur   int
+	state State
+	err   error
 }
 
 func (e *Engine) newPlanner(ctx context.Context, campaign, run, dupMode string) (*planner, string, error) {
-	p := &planner{e: e, campaign: campaign, run: run, rk: e.store.keys.run(campaign, run), dupMode: dupMode}
+	p := &planner{e: e, campaign: campaign, run: run, rk: e.store.keys.run(campaign, run), dupMode: dupMode,
+		batch: make([]any, 0, 4*e.cfg.ChunkSize)}
 	f, err := e.store.rdb.HMGet(ctx, p.rk.run, "plan_chunk", "enqueued", "plan_ckpt", "planned").Result()
 	if err != nil {
 		return nil, "", fmt.Errorf("campaign %s run %s: read planning progress: %w", campaign, run, err)
@@ -63,38 +78,57 @@ func (e *Engine) newPlanner(ctx context.Context, campaign, run, dupMode string) 
 }
 
 // add queues one row; a full batch is written.
-func (p *planner) add(ctx context.Context, c candidate, checkpoint string) error {
+func (p *planner) add(ctx context.Context, c candidate) error {
 	p.batch = append(p.batch, c.id, c.reason, c.data, c.line)
 	p.rows++
-	p.ckpt = checkpoint
+	p.ckpt = c.resume
 	if p.rows >= p.e.cfg.ChunkSize {
 		return p.flush(ctx)
 	}
 	return nil
 }
 
-// flush writes the queued rows with the checkpoint in one script call and
-// enqueues the chunk it closed, if any.
+// flush waits for the batch in flight, then starts writing the queued rows
+// with their checkpoint in one script call.
 func (p *planner) flush(ctx context.Context) error {
 	if p.rows == 0 {
 		return nil
 	}
-	keys := []string{p.rk.run, p.rk.ledger, p.rk.data, p.rk.skips, p.rk.chunk(p.cur), p.rk.chunk(p.cur + 1)}
-	args := append([]any{p.e.cfg.ChunkSize, p.cur, p.ckpt, p.e.store.nowMS(), p.dupMode}, p.batch...)
-	res, err := planBatchScript.Run(ctx, p.e.store.rdb, keys, args...).Slice()
-	if err != nil {
-		return fmt.Errorf("campaign %s run %s: plan batch: %w", p.campaign, p.run, noRun(err))
+	if err := p.wait(ctx); err != nil {
+		return err
 	}
-	p.cur = int(res[0].(int64))
+	keys := []string{p.rk.run, p.rk.ledger, p.rk.skips, p.rk.chunk(p.cur), p.rk.chunk(p.cur + 1)}
+	args := append([]any{p.e.cfg.ChunkSize, p.cur, p.ckpt.String(), p.e.store.nowMS(), p.dupMode}, p.batch...)
 	p.batch, p.rows = p.batch[:0], 0
+	ch := make(chan batchResult, 1)
+	p.inflight = ch
+	go func() {
+		res, err := planBatchScript.Run(ctx, p.e.store.rdb, keys, args...).Slice()
+		if err != nil {
+			ch <- batchResult{err: fmt.Errorf("campaign %s run %s: plan batch: %w", p.campaign, p.run, noRun(err))}
+			return
+		}
+		ch <- batchResult{cur: int(res[0].(int64)), state: State(fmt.Sprint(res[4]))}
+	}()
+	return nil
+}
+
+// wait takes the result of the batch in flight, if any, and enqueues the
+// chunk it closed.
+func (p *planner) wait(ctx context.Context) error {
+	if p.inflight == nil {
+		return nil
+	}
+	r := <-p.inflight
+	p.inflight = nil
+	if r.err != nil {
+		return r.err
+	}
+	p.cur = r.cur
 	if err := p.enqueue(ctx, p.cur); err != nil {
 		return err
 	}
-	state, err := p.e.store.rdb.HGet(ctx, p.rk.run, "state").Result()
-	if err != nil {
-		return fmt.Errorf("campaign %s run %s: read state: %w", p.campaign, p.run, err)
-	}
-	if State(state) == StateCancelled {
+	if r.state == StateCancelled {
 		return errRunCancelled
 	}
 	return nil
@@ -117,10 +151,14 @@ func (p *planner) enqueue(ctx context.Context, upto int) error {
 	return nil
 }
 
-// finish closes the last chunk, marks planning done and enqueues what is
-// left.
+// finish writes what is queued, closes the last chunk, marks planning
+// done and enqueues what is left.
 func (p *planner) finish(ctx context.Context) (State, error) {
-	if err := p.flush(ctx); err != nil && !errors.Is(err, errRunCancelled) {
+	err := p.flush(ctx)
+	if err == nil {
+		err = p.wait(ctx)
+	}
+	if err != nil && !errors.Is(err, errRunCancelled) {
 		return "", err
 	}
 	res, err := planFinishScript.Run(ctx, p.e.store.rdb, []string{p.rk.run}, p.e.store.nowMS()).Slice()
@@ -158,8 +196,11 @@ func (e *Engine) plan(ctx context.Context, campaign, run string, src audienceSou
 	if err := p.enqueue(ctx, p.cur); err != nil {
 		return "", err
 	}
-	err = src.each(ctx, resume, func(c candidate, ckpt string) error { return p.add(ctx, c, ckpt) })
+	err = src.each(ctx, resume, func(c candidate) error { return p.add(ctx, c) })
 	if err != nil && !errors.Is(err, errRunCancelled) {
+		if werr := p.wait(ctx); werr != nil && !errors.Is(werr, errRunCancelled) {
+			err = errors.Join(err, werr)
+		}
 		return "", err
 	}
 	return p.finish(ctx)

@@ -67,11 +67,11 @@ func TestPlanFileAudience(t *testing.T) {
 	if diff := cmp.Diff(chunkTaskIDs("spring", "r1", 2), b.taskIDs(t)); diff != "" {
 		t.Errorf("chunk tasks (-want +got):\n%s", diff)
 	}
-	row, err := b.rdb.HGet(ctx, b.engine.store.keys.run("spring", "r1").data, "tom@example.com").Result()
+	_, rows, err := b.engine.store.chunkRecipients(ctx, "spring", "r1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr, err := decodeRow("tom", row)
+	fr, err := decodeRow("tom", rows["tom@example.com"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +96,13 @@ type failingSource struct {
 
 var errCrash = errors.New("simulated crash")
 
-func (f failingSource) each(ctx context.Context, resume string, emit func(candidate, string) error) error {
+func (f failingSource) each(ctx context.Context, resume string, emit func(candidate) error) error {
 	seen := 0
-	return f.audienceSource.each(ctx, resume, func(c candidate, ck string) error {
+	return f.audienceSource.each(ctx, resume, func(c candidate) error {
 		if seen++; seen > f.n {
 			return errCrash
 		}
-		return emit(c, ck)
+		return emit(c)
 	})
 }
 

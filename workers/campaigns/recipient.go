@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,9 +49,9 @@ func (e *Engine) resolveFile(ctx context.Context, channel, id, data string) (rec
 	if found {
 		r.customerID = c.customerID
 		r.optedOut = c.optedOut
-		r.name = cmpOr(r.name, c.name)
-		r.language = cmpOr(r.language, c.language)
-		r.timezone = cmpOr(r.timezone, c.timezone)
+		r.name = cmp.Or(r.name, c.name)
+		r.language = cmp.Or(r.language, c.language)
+		r.timezone = cmp.Or(r.timezone, c.timezone)
 	}
 	return r, nil
 }

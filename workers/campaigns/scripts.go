@@ -25,14 +25,15 @@ return 1
 `)
 
 // planBatchScript adds one batch of audience rows to a run: new recipients
-// become "pending" ledger entries appended to the chunk being filled; rows
-// skipped at planning become "skipped" entries (or, without a recipient id,
-// a line in the skips hash); the checkpoint is stored with them, so a
-// retried launch resumes exactly after the last committed batch. A batch is
-// never larger than a chunk, so it closes at most one chunk.
+// become "pending" ledger entries appended to the chunk being filled (a
+// file row as "<id>\n<row JSON>", so the chunk carries what it sends);
+// rows skipped at planning become "skipped" entries (or, without a
+// recipient id, a line in the skips hash); the checkpoint is stored with
+// them, so a retried launch resumes exactly after the last committed
+// batch. A batch is never larger than a chunk, so it closes at most one.
 //
-// KEYS[1] run hash, KEYS[2] ledger, KEYS[3] data, KEYS[4] skips,
-// KEYS[5] chunk list ARGV[2], KEYS[6] chunk list ARGV[2]+1
+// KEYS[1] run hash, KEYS[2] ledger, KEYS[3] skips,
+// KEYS[4] chunk list ARGV[2], KEYS[5] chunk list ARGV[2]+1
 // ARGV[1] chunk size
 // ARGV[2] chunk being filled as the caller read it (refused if stale)
 // ARGV[3] checkpoint to store ("" keeps the old one)
@@ -45,8 +46,8 @@ return 1
 //
 //	skip reason ("" to plan it), recipient data ("" for none), source line
 //
-// Returns {chunk being filled, its fill, recipients added, rows skipped};
-// an error "STALE" when ARGV[2] is not the chunk being filled.
+// Returns {chunk being filled, its fill, recipients added, rows skipped,
+// run state}; an error "STALE" when ARGV[2] is not the chunk being filled.
 var planBatchScript = redis.NewScript(`
 local run = KEYS[1]
 if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
@@ -58,29 +59,34 @@ if cur ~= first then return redis.error_reply('STALE chunk being filled is ' .. 
 local fill = tonumber(redis.call('HGET', run, 'plan_fill'))
 local now, dupmode = ARGV[4], ARGV[5]
 local added, skipped = 0, 0
+local push = {{}, {}}
 for i = 6, #ARGV, 4 do
   local rid, reason, data, line = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
   if rid == '' then
-    if redis.call('HSETNX', KEYS[4], 'line:' .. line, reason) == 1 then skipped = skipped + 1 end
+    if redis.call('HSETNX', KEYS[3], 'line:' .. line, reason) == 1 then skipped = skipped + 1 end
   elseif reason ~= '' then
     if redis.call('HSETNX', KEYS[2], rid, 'skipped|' .. now .. '|' .. reason) == 1 then skipped = skipped + 1 end
   elseif redis.call('HSETNX', KEYS[2], rid, 'pending|' .. now .. '|') == 1 then
-    if data ~= '' then redis.call('HSET', KEYS[3], rid, data) end
     if cur - first > 1 then return redis.error_reply('BATCH batch larger than a chunk') end
-    redis.call('RPUSH', KEYS[5 + cur - first], rid)
+    local entry = rid
+    if data ~= '' then entry = rid .. '\n' .. data end
+    table.insert(push[1 + cur - first], entry)
     added = added + 1
     fill = fill + 1
     if fill >= size then cur = cur + 1; fill = 0 end
   elseif dupmode == 'skip' then
-    if redis.call('HSETNX', KEYS[4], 'line:' .. line, 'duplicate') == 1 then skipped = skipped + 1 end
+    if redis.call('HSETNX', KEYS[3], 'line:' .. line, 'duplicate') == 1 then skipped = skipped + 1 end
   end
+end
+for i = 1, 2 do
+  if #push[i] > 0 then redis.call('RPUSH', KEYS[3 + i], unpack(push[i])) end
 end
 redis.call('HINCRBY', run, 'total', added + skipped)
 redis.call('HINCRBY', run, 'pending', added)
 redis.call('HINCRBY', run, 'skipped', skipped)
 redis.call('HSET', run, 'plan_chunk', cur, 'plan_fill', fill, 'chunks', cur)
 if ARGV[3] ~= '' then redis.call('HSET', run, 'plan_ckpt', ARGV[3]) end
-return {cur, fill, added, skipped}
+return {cur, fill, added, skipped, redis.call('HGET', run, 'state')}
 `)
 
 // finishRun marks the run finished when planning is done and every chunk

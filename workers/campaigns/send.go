@@ -73,6 +73,8 @@ func (e *Engine) render(def jobs.Campaign, run string, r recipient) (outgoing, e
 	return outgoing{mail: msg, language: m.Lang}, nil
 }
 
+var errNoSender = errors.New("no sender configured for this channel")
+
 // sendMessage sends o and returns its reference: the Message-ID of an
 // e-mail, the Twilio SID of an SMS.
 func (e *Engine) sendMessage(ctx context.Context, o outgoing) (string, error) {

@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,9 +75,9 @@ func (e *Engine) testRecipient(ctx context.Context, a jobs.CampaignTestArgs) (re
 		if err != nil {
 			return recipient{}, err
 		}
-		r.name, r.language, r.extra = cmpOr(row.Name, r.name), row.Language, row.Extra
+		r.name, r.language, r.extra = cmp.Or(row.Name, r.name), row.Language, row.Extra
 	}
-	r.language = cmpOr(a.Language, r.language)
+	r.language = cmp.Or(a.Language, r.language)
 	r.email, r.phone = "", ""
 	if def.Channel == jobs.ChannelSMS {
 		r.phone = a.To
@@ -97,7 +98,7 @@ var errFirstRow = errors.New("first row read")
 func (e *Engine) firstRow(ctx context.Context, def jobs.Campaign) (fileRecipient, error) {
 	src := fileAudience{path: e.audiencePath(def.Audience.File), channel: def.Channel, region: e.cfg.PhoneRegion}
 	var row fileRecipient
-	err := src.each(ctx, "", func(c candidate, _ string) error {
+	err := src.each(ctx, "", func(c candidate) error {
 		if c.reason != "" {
 			return nil
 		}

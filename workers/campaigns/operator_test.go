@@ -1,0 +1,102 @@
+package campaigns
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/workers/customers"
+	"github.com/shopworks/backoffice/workers/email/smtptest"
+	"github.com/shopworks/backoffice/workers/sms/twiliotest"
+)
+
+func TestTestSend(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	twilio, withSMS := withTwilio(t, twiliotest.Options{})
+	b := setup(t, func(c *Config) { withMail(c); withSMS(c) })
+	ctx := t.Context()
+	b.addCustomers(t, customers.Customer{ID: "jana", Name: "Jana Nováková", Email: "jana@example.sk", Language: "sk"})
+
+	camp := emailCampaign("spring", jobs.Audience{Tags: []string{"n"}})
+	res, err := b.engine.TestSend(ctx, jobs.CampaignTestArgs{Campaign: camp, To: "ops@shop.example", CustomerID: "jana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 || msgs[0].To[0] != "ops@shop.example" || res.Language != "sk" || !strings.HasPrefix(res.Subject, "[TEST] ") {
+		t.Fatalf("test send = %+v, %d messages", res, len(msgs))
+	}
+	if !strings.Contains(res.Body, "Jana") || msgs[0].Header.Get("List-Unsubscribe") != "" {
+		t.Errorf("test mail: body should greet the customer, and carry no unsubscribe header: %q / %q", res.Body, msgs[0].Header.Get("List-Unsubscribe"))
+	}
+	if st, err := b.engine.Store().Campaigns(ctx); err != nil || len(st) != 0 {
+		t.Errorf("a test send created runs: %v %v", st, err)
+	}
+
+	b.writeFile(t, "aud.csv", "phone,language\n+421905123456,cs\n")
+	sc := smsCampaign("flash", jobs.Audience{File: "aud.csv"})
+	if res, err = b.engine.TestSend(ctx, jobs.CampaignTestArgs{Campaign: sc, To: "+421905999999"}); err != nil {
+		t.Fatal(err)
+	}
+	if tm := twilio.Messages(); len(tm) != 1 || tm[0].To != "+421905999999" || !strings.HasPrefix(tm[0].Body, "[TEST] ") || res.Language != "cs" {
+		t.Errorf("test sms = %+v, twilio got %+v", res, tm)
+	}
+
+	if _, err := b.engine.TestSend(ctx, jobs.CampaignTestArgs{Campaign: camp, To: "ops@shop.example", CustomerID: "nobody"}); !errors.Is(err, ErrNoCustomer) {
+		t.Errorf("test send as a missing customer = %v, want ErrNoCustomer", err)
+	}
+	bad := camp
+	bad.Template = "nope"
+	if _, err := b.engine.TestSend(ctx, jobs.CampaignTestArgs{Campaign: bad, To: "ops@shop.example"}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("test send of a missing template = %v", err)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := t.Context()
+	b.addCustomers(t,
+		customers.Customer{ID: "a", Email: "a@example.sk", Language: "sk", Tags: []string{"n"}},
+		customers.Customer{ID: "b", Email: "b@example.sk", Language: "cs", Tags: []string{"n"}},
+		customers.Customer{ID: "c", Email: "c@example.sk", Language: "de", Tags: []string{"n"}},
+		customers.Customer{ID: "d", Email: "d@example.sk", Language: "sk", Tags: []string{"n"}, Consent: optedOut(customers.ChannelEmail)},
+		customers.Customer{ID: "e", Phone: "+421905000001", Tags: []string{"n"}})
+	camp := emailCampaign("dry", jobs.Audience{Tags: []string{"n"}})
+	camp.RatePerSecond = 2
+	rep, err := b.engine.DryRun(ctx, camp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DryRunReport{
+		Campaign: "dry", Recipients: 3, Rendered: 3,
+		Skipped:   map[string]int64{ReasonOptedOut: 1, ReasonNoAddress: 1},
+		Languages: map[string]int64{"sk": 1, "cs": 1, "en": 1},
+		Estimated: 2 * time.Second,
+	}
+	if diff := cmp.Diff(want, rep, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Samples" }, cmp.Ignore())); diff != "" {
+		t.Errorf("DryRun (-want +got):\n%s", diff)
+	}
+	if len(rep.Samples) != 3 || rep.Samples["sk"] == "" {
+		t.Errorf("samples = %v, want one subject per language", rep.Samples)
+	}
+	if n, _ := b.engine.Store().Campaigns(ctx); len(n) != 0 {
+		t.Errorf("a dry run wrote runs: %v", n)
+	}
+
+	// a file audience with bad rows, and a template that fails to render
+	b.writeFile(t, "aud.csv", "email,name\nx@example.sk,X\nx@example.sk,X again\nbroken,Y\n")
+	fc := emailCampaign("dryfile", jobs.Audience{File: "aud.csv"})
+	fc.Template = "missing-template"
+	rep, err = b.engine.DryRun(ctx, fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Recipients != 1 || rep.Skipped[ReasonDuplicate] != 1 || rep.Skipped[ReasonInvalidAddress] != 1 || len(rep.Failures) != 1 {
+		t.Errorf("file dry run = %+v", rep)
+	}
+}
