@@ -6,7 +6,7 @@ HTTP_ADDR ?= 127.0.0.1:8080
 REDIS_ADDR ?= 127.0.0.1:6379
 TOKEN_FILE := $(DATA_DIR)/operator.token
 
-.PHONY: build run test bench vet fmt token clean
+.PHONY: build run test bench bench-webhook vet fmt token clean
 
 build: ## build backofficed and backoffice into ./bin
 	$(GO) build -o $(BIN)/ ./cmd/backofficed ./cmd/backoffice
@@ -32,9 +32,19 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-bench:
+bench: bench-webhook
 	@cmd/devtools/ensure-redis.sh install
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+# bench-webhook: signed Twilio webhooks from cmd/loadwebhook against a daemon
+# it starts on a private redis-server, then checks every answered message is
+# on a timeline exactly once; also measures a bare asynq enqueue loop.
+WEBHOOK_DURATION ?= 20s
+WEBHOOK_CONCURRENCY ?= 64
+bench-webhook: build
+	@cmd/devtools/ensure-redis.sh install
+	$(GO) build -o $(BIN)/ ./cmd/loadwebhook
+	$(BIN)/loadwebhook -daemon $(BIN)/backofficed -duration $(WEBHOOK_DURATION) -concurrency $(WEBHOOK_CONCURRENCY)
 
 vet:
 	$(GO) vet ./...
