@@ -380,3 +380,33 @@ func TestRetryFailedOfAFileAudienceCarriesTheRows(t *testing.T) {
 		t.Errorf("retry run counts = %+v", st.Counts)
 	}
 }
+
+func TestFileAudienceHonoursCustomerConsent(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	b.addCustomers(t,
+		customers.Customer{ID: "known", Email: "known@example.sk", Language: "cs"},
+		customers.Customer{ID: "out", Email: "out@example.sk", Consent: optedOut(customers.ChannelEmail)})
+	b.writeFile(t, "aud.csv", "email,name\nKnown@Example.sk,Known\nout@example.sk,Out\nnew@example.sk,New\n")
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("mixed", jobs.Audience{File: "aud.csv"}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "mixed", "r1", 1, nil)
+	led := b.ledger(t, "mixed", "r1")
+	if led["out@example.sk"] != "skipped|opted_out" || !strings.HasPrefix(led["known@example.sk"], "sent|") || !strings.HasPrefix(led["new@example.sk"], "sent|") {
+		t.Fatalf("ledger = %v", led)
+	}
+	unsub := map[string]string{}
+	for _, m := range srv.Messages() {
+		unsub[m.To[0]] = m.Header.Get("List-Unsubscribe")
+	}
+	u := b.engine.cfg.Unsubscribe
+	if !strings.Contains(unsub["Known@example.sk"], u.URL("known", "mixed")) || !strings.Contains(unsub["new@example.sk"], u.AddressURL("new@example.sk", "mixed")) {
+		t.Errorf("List-Unsubscribe = %v: want the customer's link for a customer, the address link otherwise", unsub)
+	}
+	if ev, err := b.customers.Timeline(ctx, "known", 5); err != nil || len(ev) != 1 || ev[0].Kind != "mail.sent" {
+		t.Errorf("timeline of the known customer = %+v, %v", ev, err)
+	}
+}

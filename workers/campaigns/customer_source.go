@@ -77,7 +77,8 @@ func (e *Engine) customerByAddress(ctx context.Context, channel, address string)
 	} else {
 		c, err = e.cfg.Customers.ByEmail(ctx, address)
 	}
-	if errors.Is(err, customers.ErrNotFound) {
+	var bad *customers.FieldError // an address the store would not keep is no customer's
+	if errors.Is(err, customers.ErrNotFound) || errors.As(err, &bad) {
 		return recipient{}, false, nil
 	}
 	if err != nil {

@@ -30,8 +30,9 @@ func TestTestSend(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].To[0] != "ops@shop.example" || res.Language != "sk" || !strings.HasPrefix(res.Subject, "[TEST] ") {
 		t.Fatalf("test send = %+v, %d messages", res, len(msgs))
 	}
-	if !strings.Contains(res.Body, "Jana") || msgs[0].Header.Get("List-Unsubscribe") != "" {
-		t.Errorf("test mail: body should greet the customer, and carry no unsubscribe header: %q / %q", res.Body, msgs[0].Header.Get("List-Unsubscribe"))
+	addrURL := b.engine.cfg.Unsubscribe.AddressURL("ops@shop.example", "spring")
+	if !strings.Contains(res.Body, "Jana") || !strings.Contains(msgs[0].Header.Get("List-Unsubscribe"), addrURL) {
+		t.Errorf("test mail: body should greet the customer, and unsubscribe the test address %s: %q / %q", addrURL, res.Body, msgs[0].Header.Get("List-Unsubscribe"))
 	}
 	if st, err := b.engine.Store().Campaigns(ctx); err != nil || len(st) != 0 {
 		t.Errorf("a test send created runs: %v %v", st, err)

@@ -37,8 +37,12 @@ func (e *Engine) templateData(campaign string, r recipient) templates.Data {
 		Campaign: campaign,
 		Extra:    r.extra,
 	}
-	if r.customerID != "" && len(e.cfg.Unsubscribe.Secret) > 0 {
+	switch {
+	case len(e.cfg.Unsubscribe.Secret) == 0:
+	case r.customerID != "":
 		d.UnsubscribeURL = e.cfg.Unsubscribe.URL(r.customerID, campaign)
+	case r.email != "":
+		d.UnsubscribeURL = e.cfg.Unsubscribe.AddressURL(r.email, campaign)
 	}
 	return d
 }

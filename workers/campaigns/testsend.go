@@ -41,7 +41,6 @@ func (e *Engine) TestSend(ctx context.Context, a jobs.CampaignTestArgs) (TestRes
 		o.mail.Subject = "[TEST] " + o.mail.Subject
 		o.mail.MessageID = "<test." + def.Name + "." + e.newRunID() + "@" + e.domain + ">"
 		o.mail.Headers["X-Backoffice-Campaign"] = def.Name + "/test"
-		o.mail.UnsubscribeURL = ""
 		res.Subject, res.Body = o.mail.Subject, o.mail.Text
 	} else {
 		o.sms.Body = "[TEST] " + o.sms.Body
@@ -84,7 +83,7 @@ func (e *Engine) testRecipient(ctx context.Context, a jobs.CampaignTestArgs) (re
 	} else {
 		r.email = a.To
 	}
-	r.customerID = "" // no unsubscribe link that would opt a real customer out
+	r.customerID = "" // the unsubscribe link opts out the test address, never the customer
 	return r, nil
 }
 

@@ -1,19 +1,16 @@
 package web
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"strings"
-
-	"github.com/shopworks/backoffice/workers/customers"
 )
 
 // registerUnsubscribe serves the one-click unsubscribe links of campaign
 // e-mails, /u/<token> (see campaigns.Unsubscriber). GET shows a page with a
 // button and changes nothing, because mail scanners open links; POST
-// records the opt-out: from that page, or straight from the mail client
-// (RFC 8058 body "List-Unsubscribe=One-Click").
+// records the opt-out (campaigns.Unsubscriber.Apply): from that page, or
+// straight from the mail client (RFC 8058 body "List-Unsubscribe=One-Click").
 func (s *Server) registerUnsubscribe() {
 	s.open("GET /u/{token}", s.unsubscribeGet)
 	s.open("POST /u/{token}", s.unsubscribePost)
@@ -39,8 +36,8 @@ func (s *Server) unsubscribeGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) unsubscribePost(w http.ResponseWriter, r *http.Request) {
-	customerID, campaign, err := s.unsubscribe.Verify(r.PathValue("token"))
-	if err != nil {
+	token := r.PathValue("token")
+	if _, _, err := s.unsubscribe.Verify(token); err != nil {
 		s.render(w, http.StatusNotFound, "unsubscribe.html", unsubscribeView{Problem: "This unsubscribe link is not valid. Please use the link from the e-mail you received."})
 		return
 	}
@@ -51,15 +48,14 @@ func (s *Server) unsubscribePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	oneClick := strings.TrimSpace(string(body)) == "List-Unsubscribe=One-Click"
-	_, err = s.customers.SetConsent(r.Context(), customerID, customers.ChannelEmail, customers.OptedOut, "unsubscribe:"+campaign, s.now())
-	if err != nil && !errors.Is(err, customers.ErrNotFound) {
-		s.log.ErrorContext(r.Context(), "unsubscribe: record opt-out", "customer", customerID, "campaign", campaign, "err", err)
+	campaign, err := s.unsubscribe.Apply(r.Context(), s.customers, token, s.now())
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "unsubscribe: record opt-out", "campaign", campaign, "err", err)
 		w.Header().Set("Retry-After", "60")
 		s.render(w, http.StatusServiceUnavailable, "unsubscribe.html", unsubscribeView{Campaign: campaign, Problem: "We could not record this right now. Please try again in a minute."})
 		return
 	}
-	// a deleted customer gets no more mail either: the answer is the same
-	s.log.InfoContext(r.Context(), "unsubscribed", "customer", customerID, "campaign", campaign, "one_click", oneClick)
+	s.log.InfoContext(r.Context(), "unsubscribed", "campaign", campaign, "one_click", oneClick)
 	if oneClick {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "unsubscribed\n")

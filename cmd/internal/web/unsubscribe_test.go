@@ -60,6 +60,24 @@ func TestUnsubscribeLinks(t *testing.T) {
 	if resp, _ := b.call(t, "POST", path("gone"), "", strings.NewReader("List-Unsubscribe=One-Click")); resp.StatusCode != http.StatusOK {
 		t.Errorf("one-click for an unknown customer: %d, want 200", resp.StatusCode)
 	}
+	// an address that is no customer becomes one that has opted out
+	addr := strings.TrimPrefix(unsub.AddressURL("Stranger@Example.sk", "spring"), "https://shop.example")
+	for range 2 {
+		if resp, body := b.call(t, "POST", addr, "", strings.NewReader("List-Unsubscribe=One-Click")); resp.StatusCode != http.StatusOK {
+			t.Fatalf("one-click for an address: %d %s", resp.StatusCode, body)
+		}
+	}
+	stranger, err := b.store.ByEmail(ctx, "stranger@example.sk")
+	if err != nil || stranger.Consent[customers.ChannelEmail].Status != customers.OptedOut {
+		t.Errorf("address unsubscribe: customer %+v, %v; want one that opted out", stranger, err)
+	}
+	// an address of a customer opts that customer out
+	if resp, _ := b.call(t, "POST", strings.TrimPrefix(unsub.AddressURL("jana@example.sk", "autumn"), "https://shop.example"), "", strings.NewReader("List-Unsubscribe=One-Click")); resp.StatusCode != http.StatusOK {
+		t.Errorf("address of a customer: %d", resp.StatusCode)
+	}
+	if c, _ := b.store.Get(ctx, "jana"); c.Consent[customers.ChannelEmail].Source != "unsubscribe:spring" {
+		t.Errorf("an older opt-out's source changed: %+v", c.Consent)
+	}
 	// forged and foreign tokens change nothing
 	other := campaigns.Unsubscriber{Secret: []byte("another-secret-0123456789abcdefgh")}
 	for _, p := range []string{"/u/" + other.Token("jana", "spring", "email"), "/u/garbage", path("petr") + "x"} {
