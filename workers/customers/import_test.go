@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,16 +191,22 @@ func ptr[T any](v T) *T { return &v }
 // invalid e-mail address.
 func bigCSV(n int, bad func(i int) bool) string {
 	var sb strings.Builder
-	sb.WriteString("id,name,email,phone,language,tags,sms_consent\n")
+	writeBigCSV(&sb, n, bad)
+	return sb.String()
+}
+
+// writeBigCSV writes the file bigCSV returns to w.
+func writeBigCSV(w io.Writer, n int, bad func(i int) bool) {
+	io.WriteString(w, "id,name,email,phone,language,tags,sms_consent\n")
 	langs := []string{"sk", "cs", "pl", "en"}
+	consent := []string{"yes", "no", ""}
 	for i := range n {
 		email := fmt.Sprintf("c%d@example.sk", i)
 		if bad(i) {
 			email = "broken@"
 		}
-		fmt.Fprintf(&sb, "c-%d,Customer %d,%s,+4219%08d,%s,t%d;all,%s\n", i, i, email, i, langs[i%4], i%10, []string{"yes", "no", ""}[i%3])
+		fmt.Fprintf(w, "c-%d,Customer %d,%s,+4219%08d,%s,t%d;all,%s\n", i, i, email, i, langs[i%4], i%10, consent[i%3])
 	}
-	return sb.String()
 }
 
 func TestImportResumesFromCheckpoint(t *testing.T) {

@@ -42,7 +42,7 @@ func (s *Store) ByEmail(ctx context.Context, email string) (Customer, error) {
 func (s *Store) ByPhone(ctx context.Context, phone string) (Customer, error) {
 	e164, err := s.NormalizePhone(phone)
 	if err != nil {
-		return Customer{}, err
+		return Customer{}, &FieldError{Field: "phone", Msg: err.Error()}
 	}
 	c, err := s.byIndex(ctx, s.keys.phoneIndex(), e164, func(c Customer) bool { return c.Phone == e164 })
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Store) Find(ctx context.Context, ref string) (Customer, error) {
 func (s *Store) FindOrCreateByPhone(ctx context.Context, phone, source string) (Customer, bool, error) {
 	e164, err := s.NormalizePhone(phone)
 	if err != nil {
-		return Customer{}, false, err
+		return Customer{}, false, &FieldError{Field: "phone", Msg: err.Error()}
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		c, err := s.ByPhone(ctx, e164)
