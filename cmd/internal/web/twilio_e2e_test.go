@@ -180,7 +180,11 @@ func (b *smsBundle) outboxLines(t *testing.T) []sms.OutboxLine {
 		t.Fatal(err)
 	}
 	var out []sms.OutboxLine
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+	complete, _, _ := cutLast(string(raw), "\n") // a line being written has no newline yet
+	for _, line := range strings.Split(complete, "\n") {
+		if line == "" {
+			continue
+		}
 		var l sms.OutboxLine
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("outbox line %q: %v", line, err)
@@ -188,6 +192,14 @@ func (b *smsBundle) outboxLines(t *testing.T) []sms.OutboxLine {
 		out = append(out, l)
 	}
 	return out
+}
+
+// cutLast splits s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
 }
 
 // deleteTask removes a finished task, as asynq does when its retention
