@@ -129,18 +129,15 @@ func (c *Config) defaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.ChunkSize < 1 || c.ChunkSize > 5000 {
+	switch {
+	case c.ChunkSize < 1 || c.ChunkSize > 5000:
 		return fmt.Errorf("campaigns: config: ChunkSize must be 1..5000, got %d", c.ChunkSize)
+	case c.ChunkRate < 0 || c.MaxChunksInFlight < 1 || c.MinAttempts < 1:
+		return fmt.Errorf("campaigns: config: ChunkRate, MaxChunksInFlight and MinAttempts must be positive")
+	case c.MaxRateWait < 0 || c.PausePoll < 0 || c.SlotLease < 3*time.Second || c.SIDTTL < 0:
+		return fmt.Errorf("campaigns: config: durations must be positive, SlotLease at least 3s")
 	}
 	return nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Engine runs campaigns: it plans launches, sends chunks and serves the

@@ -242,3 +242,19 @@ func TestPlanManyRowsInBoundedBatches(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyAudienceFinishesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.writeFile(t, "empty.csv", "email,name\n")
+	if err := b.engine.HandleLaunch(t.Context(), launchArgs(emailCampaign("empty", jobs.Audience{File: "empty.csv"}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	st := b.status(t, "empty", "r1")
+	if st.State != StateFinished || st.Counts.Total != 0 || st.Chunks != 0 || st.Planning {
+		t.Errorf("status = %+v, want finished with nothing to send", st)
+	}
+	if ids := b.taskIDs(t); len(ids) != 0 {
+		t.Errorf("tasks = %v, want none", ids)
+	}
+}
