@@ -46,7 +46,8 @@ type twilioHooks struct {
 	rejected  *prometheus.CounterVec // {hook, reason}
 }
 
-// newTwilioHooks builds the webhook handlers and registers their counters.
+// newTwilioHooks builds the webhook handlers and registers their counters,
+// and the inbox's, where what the webhooks bring in ends up.
 func newTwilioHooks(o Options, log *slog.Logger, now func() time.Time) (*twilioHooks, error) {
 	h := &twilioHooks{
 		log: log, client: o.Client, now: now,
@@ -66,7 +67,11 @@ func newTwilioHooks(o Options, log *slog.Logger, now func() time.Time) (*twilioH
 	if o.TwilioAuthToken != "" {
 		h.validator = sms.NewValidator(o.TwilioAuthToken, o.PublicURL)
 	}
-	for _, c := range []prometheus.Collector{h.received, h.accepted, h.rejected} {
+	collectors := []prometheus.Collector{h.received, h.accepted, h.rejected}
+	if o.Inbox != nil {
+		collectors = append(collectors, newInboxCollector(o.Inbox, log))
+	}
+	for _, c := range collectors {
 		if err := o.Registerer.Register(c); err != nil {
 			return nil, err
 		}

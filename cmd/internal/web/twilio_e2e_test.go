@@ -218,10 +218,10 @@ func (b *smsBundle) upsert(t *testing.T, c customers.Customer) {
 	}
 }
 
-// apiInbox reads GET /api/inbox with the viewer token.
-func (b *smsBundle) apiInbox(t *testing.T) (messages, unmatched []inbox.Entry) {
+// get reads path with the viewer token and returns the body of a 200.
+func (b *smsBundle) get(t *testing.T, path string) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, b.url+"/api/inbox", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, b.url+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,13 +233,20 @@ func (b *smsBundle) apiInbox(t *testing.T) (messages, unmatched []inbox.Entry) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/inbox = %d %s", resp.StatusCode, raw)
+		t.Fatalf("GET %s = %d %s", path, resp.StatusCode, raw)
 	}
+	return string(raw)
+}
+
+// apiInbox reads GET /api/inbox with the viewer token.
+func (b *smsBundle) apiInbox(t *testing.T) (messages, unmatched []inbox.Entry) {
+	t.Helper()
+	raw := b.get(t, "/api/inbox")
 	var v struct {
 		Messages  []inbox.Entry `json:"messages"`
 		Unmatched []inbox.Entry `json:"unmatched"`
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		t.Fatalf("GET /api/inbox: %v: %s", err, raw)
 	}
 	return v.Messages, v.Unmatched

@@ -97,6 +97,19 @@ func TestSMSInboundEndToEnd(t *testing.T) {
 		t.Errorf("inbox holds %d malformed-request entries for one request sent twice, want 1: %+v", malformed, unmatched)
 	}
 
+	metrics := b.get(t, "/metrics")
+	for _, want := range []string{
+		`backoffice_inbox_filed_total{kind="unmatched",reason="malformed number"} 1`,
+		`backoffice_inbox_filed_total{kind="unmatched",reason="malformed request"} 1`,
+		`backoffice_inbox_filed_total{kind="message",reason="empty body"} 1`,
+		`backoffice_inbox_open{kind="message"} 3`,
+		`backoffice_inbox_open{kind="unmatched"} 3`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("GET /metrics lacks %s", want)
+		}
+	}
+
 	// Staff resolve a message: it leaves the open list.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, b.url+"/api/inbox/sms:"+sid(1)+"/resolve", nil)
 	req.Header.Set("Authorization", "Bearer "+operatorSecret)
