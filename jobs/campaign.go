@@ -17,6 +17,9 @@ const (
 	// KindCampaignTest sends a campaign's message to one address, marked
 	// as a test, outside any run.
 	KindCampaignTest = "campaign:test"
+	// KindCampaignDryRun reports what a launch would do, sending nothing;
+	// the report is the task's result (JSON).
+	KindCampaignDryRun = "campaign:dryrun"
 )
 
 // Channels a campaign sends on.
@@ -41,6 +44,11 @@ func campaignSpecs() []Spec {
 			Kind: KindCampaignTest, Queue: QueueDefault, MaxRetry: 3,
 			Timeout: 5 * time.Minute, Retention: 24 * time.Hour,
 			Summary: "send a campaign's message to one test address, outside any run",
+		}),
+		spec[CampaignDryRunArgs](Spec{
+			Kind: KindCampaignDryRun, Queue: QueueDefault, MaxRetry: 3,
+			Timeout: 30 * time.Minute, Retention: 24 * time.Hour,
+			Summary: "count and render a campaign's audience as a launch would, sending nothing (report in the task result)",
 		}),
 	}
 }
@@ -256,6 +264,22 @@ func (a CampaignTestArgs) Validate() error {
 		return Errorf("language", "must be a language code such as sk, got %q", a.Language)
 	case len(a.CustomerID) > 128:
 		return Errorf("customer_id", "is too long")
+	}
+	return nil
+}
+
+// CampaignDryRunArgs are the args of campaign:dryrun.
+type CampaignDryRunArgs struct {
+	Campaign Campaign `json:"campaign"`
+}
+
+// Kind implements Args.
+func (CampaignDryRunArgs) Kind() string { return KindCampaignDryRun }
+
+// Validate implements Args.
+func (a CampaignDryRunArgs) Validate() error {
+	if err := a.Campaign.Validate(); err != nil {
+		return fmt.Errorf("campaign: %w", err)
 	}
 	return nil
 }

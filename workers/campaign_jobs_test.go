@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -323,5 +324,58 @@ func TestCampaignSMSQuietHoursAndTwilioFaults(t *testing.T) {
 	}
 	if st := b.waitRun(t, "morning", run, finished); st.Counts.Delivered != 1 || st.Counts.Sent != 5 {
 		t.Errorf("after one delivery report: %+v", st.Counts)
+	}
+}
+
+func TestCampaignTestSendAndDryRunJobs(t *testing.T) {
+	t.Parallel()
+	b := startCampaigns(t, campaignOptions{})
+	ctx := t.Context()
+	if _, err := b.customers.Upsert(ctx, customers.Customer{ID: "k", Email: "k@example.sk", Language: "pl", Tags: []string{"n"}}); err != nil {
+		t.Fatal(err)
+	}
+	camp := jobs.Campaign{Name: "preview", Channel: jobs.ChannelEmail, Template: "promo", RatePerSecond: 10,
+		Timezone: "Europe/Bratislava", Audience: jobs.Audience{Tags: []string{"n"}}}
+	client := asynq.NewClientFromRedisClient(b.rdb)
+	var ids []string
+	for _, args := range []jobs.Args{
+		jobs.CampaignTestArgs{Campaign: camp, To: "ops@shop.example", CustomerID: "k"},
+		jobs.CampaignDryRunArgs{Campaign: camp},
+	} {
+		task, err := jobs.NewTask(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := client.EnqueueContext(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.ID)
+	}
+	results := make([]map[string]any, len(ids))
+	deadline := time.Now().Add(30 * time.Second)
+	for i, id := range ids {
+		for {
+			ti, err := b.inspector.GetTaskInfo(jobs.QueueDefault, id)
+			if err == nil && ti.State == asynq.TaskStateCompleted {
+				if err := json.Unmarshal(ti.Result, &results[i]); err != nil {
+					t.Fatalf("task %s result %q: %v", id, ti.Result, err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s not completed: %+v %v", id, ti, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if results[0]["to"] != "ops@shop.example" || results[0]["language"] != "pl" || b.smtp.Count() != 1 {
+		t.Errorf("test send result = %v, %d mails", results[0], b.smtp.Count())
+	}
+	if results[1]["recipients"] != float64(1) || results[1]["estimated_duration"] != "1s" {
+		t.Errorf("dry run result = %v", results[1])
+	}
+	if names, _ := b.engine.Store().Campaigns(ctx); len(names) != 0 {
+		t.Errorf("preview jobs created runs: %v", names)
 	}
 }

@@ -63,7 +63,7 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 	}
 	c := &chunk{e: e, args: a, info: info, rk: e.store.keys.run(a.Campaign, a.Run)}
 	c.lease = &lease{
-		store: e.store, rk: c.rk, chunk: a.Chunk, token: e.newRunID(), ttl: e.cfg.SlotLease,
+		store: e.store, rk: c.rk, chunk: a.Chunk, token: NewRunID(e.cfg.Now()), ttl: e.cfg.SlotLease,
 		slots:    slotsFor(info.def.RatePerSecond, e.cfg.ChunkRate, e.cfg.MaxChunksInFlight),
 		campaign: a.Campaign, run: a.Run,
 	}

@@ -25,7 +25,7 @@ type DryRunReport struct {
 	Rendered   int64             `json:"rendered"`           // recipients the template was rendered for
 	Failures   []string          `json:"failures,omitempty"` // first render failures, one per language and error
 	Samples    map[string]string `json:"samples,omitempty"`  // language -> subject (e-mail) or body (SMS)
-	Estimated  time.Duration     `json:"estimated_duration"` // at the campaign's rate
+	Estimated  jobs.Duration     `json:"estimated_duration"` // at the campaign's rate, "1h23m20s"
 }
 
 // DryRun walks the audience a launch of def would snapshot, without
@@ -67,7 +67,7 @@ func (e *Engine) DryRun(ctx context.Context, def jobs.Campaign) (DryRunReport, e
 	if err != nil {
 		return rep, fmt.Errorf("campaign %s: dry run: %w", def.Name, err)
 	}
-	rep.Estimated = time.Duration(math.Ceil(float64(rep.Recipients)/def.RatePerSecond)) * time.Second
+	rep.Estimated = jobs.Duration(time.Duration(math.Ceil(float64(rep.Recipients)/def.RatePerSecond)) * time.Second)
 	sort.Strings(rep.Failures)
 	return rep, nil
 }

@@ -13,8 +13,6 @@ package campaigns
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -200,30 +198,13 @@ func permanent(err error) error { return fmt.Errorf("%w: %w", asynq.SkipRetry, e
 
 func isTaskConflict(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
 
-// Launch enqueues the launch of a run of c. An empty run gets a new id,
-// "<UTC time>-<random>"; the id is returned.
+// Launch enqueues the launch of a run of c. An empty run gets a new id
+// (NewRunID); the id is returned.
 func (e *Engine) Launch(ctx context.Context, c jobs.Campaign, run, trigger string) (string, error) {
 	if run == "" {
-		run = e.newRunID()
+		run = NewRunID(e.cfg.Now())
 	}
-	return run, e.enqueueLaunch(ctx, jobs.CampaignLaunchArgs{Campaign: c, Run: run, Trigger: trigger})
-}
-
-func (e *Engine) enqueueLaunch(ctx context.Context, a jobs.CampaignLaunchArgs) error {
-	task, err := jobs.NewTask(a)
-	if err != nil {
-		return err
-	}
-	if _, err := e.cfg.Enqueuer.EnqueueContext(ctx, task); err != nil && !isTaskConflict(err) {
-		return fmt.Errorf("campaign %s run %s: enqueue launch: %w", a.Campaign.Name, a.Run, err)
-	}
-	return nil
-}
-
-func (e *Engine) newRunID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return e.cfg.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+	return run, enqueueLaunch(ctx, e.cfg.Enqueuer, jobs.CampaignLaunchArgs{Campaign: c, Run: run, Trigger: trigger})
 }
 
 // audiencePath resolves a campaign's audience file against the data dir.

@@ -2,8 +2,11 @@ package campaigns
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shopworks/backoffice/jobs"
 )
@@ -12,62 +15,60 @@ import (
 // recipients.
 var ErrNothingToRetry = errors.New("campaigns: the run has no failed recipients")
 
+// NewRunID returns a new run id for a manual launch: the UTC time and a
+// random suffix, "20261123T090000Z-3fa2c1".
+func NewRunID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
 // runOrLatest returns run, or the campaign's latest run when run is "".
-func (e *Engine) runOrLatest(ctx context.Context, campaign, run string) (string, error) {
+func (s *Store) runOrLatest(ctx context.Context, campaign, run string) (string, error) {
 	if run != "" {
 		return run, nil
 	}
-	return e.store.Latest(ctx, campaign)
+	return s.Latest(ctx, campaign)
 }
 
 // Status returns the status of a run; run "" is the campaign's latest.
 func (e *Engine) Status(ctx context.Context, campaign, run string) (RunStatus, error) {
-	run, err := e.runOrLatest(ctx, campaign, run)
-	if err != nil {
-		return RunStatus{}, err
-	}
 	return e.store.Status(ctx, campaign, run)
 }
 
-// Pause pauses a running run (run "" is the latest): chunks stop before
-// their next send and wait. reason is shown in its status.
+// Pause pauses a running run (run "" is the latest); see Store.Pause.
 func (e *Engine) Pause(ctx context.Context, campaign, run, reason string) error {
-	run, err := e.runOrLatest(ctx, campaign, run)
-	if err != nil {
-		return err
-	}
 	return e.store.Pause(ctx, campaign, run, reason)
 }
 
 // Resume lets a paused run send again (run "" is the latest); its chunks
 // pick up within Config.PausePoll.
 func (e *Engine) Resume(ctx context.Context, campaign, run string) error {
-	run, err := e.runOrLatest(ctx, campaign, run)
-	if err != nil {
-		return err
-	}
 	return e.store.Resume(ctx, campaign, run)
 }
 
 // Cancel ends a running or paused run for good (run "" is the latest).
 func (e *Engine) Cancel(ctx context.Context, campaign, run, reason string) error {
-	run, err := e.runOrLatest(ctx, campaign, run)
-	if err != nil {
-		return err
-	}
 	return e.store.Cancel(ctx, campaign, run, reason)
 }
 
-// RetryFailed launches a new run (trigger "retry-failed") whose audience
-// is exactly the failed recipients of run (run "" is the latest), with the
-// definition frozen in that run. The run must not be running. Asking twice
-// returns the same new run, so a double click sends nothing twice.
+// RetryFailed launches a run of the failed recipients of run (run "" is
+// the latest); see Store.RetryFailed.
 func (e *Engine) RetryFailed(ctx context.Context, campaign, run string) (string, error) {
-	run, err := e.runOrLatest(ctx, campaign, run)
+	return e.store.RetryFailed(ctx, e.cfg.Enqueuer, campaign, run)
+}
+
+// RetryFailed enqueues the launch of a new run (trigger "retry-failed")
+// whose audience is exactly the failed recipients of run (run "" is the
+// latest), with the definition frozen in that run, and returns its id. The
+// run must not be running or still planning. Asking twice returns the same
+// new run, so a double click sends nothing twice.
+func (s *Store) RetryFailed(ctx context.Context, enq Enqueuer, campaign, run string) (string, error) {
+	run, err := s.runOrLatest(ctx, campaign, run)
 	if err != nil {
 		return "", err
 	}
-	st, err := e.store.Status(ctx, campaign, run)
+	st, err := s.Status(ctx, campaign, run)
 	if err != nil {
 		return "", err
 	}
@@ -77,12 +78,12 @@ func (e *Engine) RetryFailed(ctx context.Context, campaign, run string) (string,
 	if st.Counts.Failed == 0 && st.RetriedBy == "" {
 		return "", fmt.Errorf("campaign %s run %s: %w", campaign, run, ErrNothingToRetry)
 	}
-	next, err := e.store.claimRetry(ctx, campaign, run, e.newRunID())
+	next, err := s.claimRetry(ctx, campaign, run, NewRunID(s.now()))
 	if err != nil {
 		return "", err
 	}
 	a := jobs.CampaignLaunchArgs{Campaign: st.Definition, Run: next, Trigger: "retry-failed", RetryOf: run}
-	return next, e.enqueueLaunch(ctx, a)
+	return next, enqueueLaunch(ctx, enq, a)
 }
 
 // claimRetry records next as the retry run of run unless one is recorded,
@@ -97,4 +98,16 @@ func (s *Store) claimRetry(ctx context.Context, campaign, run, next string) (str
 		return "", fmt.Errorf("campaign %s run %s: read retry: %w", campaign, run, err)
 	}
 	return got, nil
+}
+
+// enqueueLaunch enqueues a launch; one enqueued already is fine.
+func enqueueLaunch(ctx context.Context, enq Enqueuer, a jobs.CampaignLaunchArgs) error {
+	task, err := jobs.NewTask(a)
+	if err != nil {
+		return err
+	}
+	if _, err := enq.EnqueueContext(ctx, task); err != nil && !isTaskConflict(err) {
+		return fmt.Errorf("campaign %s run %s: enqueue launch: %w", a.Campaign.Name, a.Run, err)
+	}
+	return nil
 }

@@ -77,7 +77,7 @@ func TestDryRun(t *testing.T) {
 		Campaign: "dry", Recipients: 3, Rendered: 3,
 		Skipped:   map[string]int64{ReasonOptedOut: 1, ReasonNoAddress: 1},
 		Languages: map[string]int64{"sk": 1, "cs": 1, "en": 1},
-		Estimated: 2 * time.Second,
+		Estimated: jobs.Duration(2 * time.Second),
 	}
 	if diff := cmp.Diff(want, rep, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Samples" }, cmp.Ignore())); diff != "" {
 		t.Errorf("DryRun (-want +got):\n%s", diff)

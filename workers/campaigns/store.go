@@ -119,13 +119,17 @@ func (s *Store) createRun(ctx context.Context, a jobs.CampaignLaunchArgs) (bool,
 	return created == 1, nil
 }
 
-// Status returns the status of one run.
+// Status returns the status of one run; run "" is the campaign's latest.
 func (s *Store) Status(ctx context.Context, campaign, run string) (RunStatus, error) {
+	run, err := s.runOrLatest(ctx, campaign, run)
+	if err != nil {
+		return RunStatus{}, err
+	}
 	rk := s.keys.run(campaign, run)
 	minute := s.now().Unix() / 60
 	var h *redis.MapStringStringCmd
 	var cur, prev *redis.StringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h = p.HGetAll(ctx, rk.run)
 		cur = p.Get(ctx, rk.sentMinute(minute))
 		prev = p.Get(ctx, rk.sentMinute(minute-1))
@@ -225,22 +229,36 @@ func (s *Store) setState(ctx context.Context, campaign, run string, from []State
 	return old, nil
 }
 
-// Pause stops sending for a running run; chunks hold until Resume.
+// Pause stops sending for a running run (run "" is the latest): chunks
+// stop before their next send and hold until Resume. reason is shown in
+// the status.
 func (s *Store) Pause(ctx context.Context, campaign, run, reason string) error {
-	_, err := s.setState(ctx, campaign, run, []State{StateRunning}, StatePaused, cmp.Or(reason, "paused by an operator"))
+	run, err := s.runOrLatest(ctx, campaign, run)
+	if err != nil {
+		return err
+	}
+	_, err = s.setState(ctx, campaign, run, []State{StateRunning}, StatePaused, cmp.Or(reason, "paused by an operator"))
 	return err
 }
 
-// Resume lets a paused run send again.
+// Resume lets a paused run send again (run "" is the latest).
 func (s *Store) Resume(ctx context.Context, campaign, run string) error {
-	_, err := s.setState(ctx, campaign, run, []State{StatePaused}, StateRunning, "")
+	run, err := s.runOrLatest(ctx, campaign, run)
+	if err != nil {
+		return err
+	}
+	_, err = s.setState(ctx, campaign, run, []State{StatePaused}, StateRunning, "")
 	return err
 }
 
-// Cancel ends a running or paused run: recipients not yet sent stay
-// pending and are never sent.
+// Cancel ends a running or paused run (run "" is the latest): recipients
+// not yet sent stay pending and are never sent.
 func (s *Store) Cancel(ctx context.Context, campaign, run, reason string) error {
-	_, err := s.setState(ctx, campaign, run, []State{StateRunning, StatePaused}, StateCancelled, cmp.Or(reason, "cancelled by an operator"))
+	run, err := s.runOrLatest(ctx, campaign, run)
+	if err != nil {
+		return err
+	}
+	_, err = s.setState(ctx, campaign, run, []State{StateRunning, StatePaused}, StateCancelled, cmp.Or(reason, "cancelled by an operator"))
 	return err
 }
 

@@ -39,12 +39,12 @@ func (e *Engine) TestSend(ctx context.Context, a jobs.CampaignTestArgs) (TestRes
 	res := TestResult{To: a.To}
 	if o.mail != nil {
 		o.mail.Subject = "[TEST] " + o.mail.Subject
-		o.mail.MessageID = "<test." + def.Name + "." + e.newRunID() + "@" + e.domain + ">"
+		o.mail.MessageID = "<test." + def.Name + "." + NewRunID(e.cfg.Now()) + "@" + e.domain + ">"
 		o.mail.Headers["X-Backoffice-Campaign"] = def.Name + "/test"
 		res.Subject, res.Body = o.mail.Subject, o.mail.Text
 	} else {
 		o.sms.Body = "[TEST] " + o.sms.Body
-		o.sms.Ref = def.Name + "/test/" + e.newRunID()
+		o.sms.Ref = def.Name + "/test/" + NewRunID(e.cfg.Now())
 		o.sms.StatusCallback = ""
 		res.Body = o.sms.Body
 	}
