@@ -110,7 +110,7 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 	def := c.info.def
 	if err != nil && c.e.isPermanent(def.Channel, err) {
 		code, text := failure(err)
-		return c.move(ctx, r.id, transition{from: []EntryState{EntrySending}, to: EntryFailed, detail: code + "|" + text,
+		return c.move(context.WithoutCancel(ctx), r.id, transition{from: []EntryState{EntrySending}, to: EntryFailed, detail: code + "|" + text,
 			maxRatio: def.MaxErrorRatio, minAttempts: c.e.cfg.MinAttempts})
 	}
 	if err != nil {
