@@ -410,3 +410,42 @@ func TestFileAudienceHonoursCustomerConsent(t *testing.T) {
 		t.Errorf("timeline of the known customer = %+v, %v", ev, err)
 	}
 }
+
+// TestSameChunkTwiceAtOnceSendsOnce runs one chunk in several goroutines
+// at once, as when asynq hands a task to a second worker while the first
+// still runs it: the slot lease lets one send, the others are held.
+func TestSameChunkTwiceAtOnceSendsOnce(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 50 })
+	ctx := t.Context()
+	for i := range 40 {
+		b.addCustomers(t, customers.Customer{ID: fmt.Sprintf("x%02d", i), Email: fmt.Sprintf("x%02d@example.sk", i), Tags: []string{"n"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("twice", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "twice", Run: "r1", Chunk: 0}) }()
+	}
+	for range 4 {
+		var h *HoldError
+		if err := <-errs; err != nil && !errors.As(err, &h) {
+			t.Errorf("HandleChunk: %v", err)
+		}
+	}
+	b.runUntilDone(t, "twice", "r1", 3, func(err error) bool { var h *HoldError; return errors.As(err, &h) })
+	seen := map[string]int{}
+	for _, m := range srv.Messages() {
+		seen[m.To[0]]++
+	}
+	for to, n := range seen {
+		if n != 1 {
+			t.Errorf("%s got %d messages", to, n)
+		}
+	}
+	if len(seen) != 40 {
+		t.Errorf("%d recipients got mail, want 40", len(seen))
+	}
+}
