@@ -427,7 +427,9 @@ func TestSameChunkTwiceAtOnceSendsOnce(t *testing.T) {
 	}
 	errs := make(chan error, 4)
 	for range 4 {
-		go func() { errs <- b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "twice", Run: "r1", Chunk: 0}) }()
+		go func() {
+			errs <- b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "twice", Run: "r1", Chunk: 0})
+		}()
 	}
 	for range 4 {
 		var h *HoldError
