@@ -24,6 +24,7 @@ type load struct {
 	phones              int
 	replayRatio         float64
 	rate                float64       // requests per second to send at; 0: as fast as answered
+	warmup              time.Duration // sent before the measured duration, not timed
 	run                 string        // random per run: MessageSids never repeat across runs
 	next                atomic.Uint64 // message counter
 	slots               atomic.Int64  // requests scheduled, with rate
@@ -33,6 +34,7 @@ type load struct {
 // loadResult is what a load run did.
 type loadResult struct {
 	stats
+	service  stats             // latencies from when each request was sent, not when it was due
 	replays  int               // requests that repeated an earlier one
 	statuses map[int]int       // answers by HTTP status (0: no answer)
 	accepted map[string]string // MessageSid -> sender, of every message answered 200
@@ -49,17 +51,20 @@ func newLoad(o options) *load {
 	tr := &http.Transport{MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency,
 		MaxConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute, DisableCompression: true}
 	return &load{url: o.url, signURL: o.signURL, token: o.token, concurrency: o.concurrency,
-		duration: o.duration, phones: o.phones, replayRatio: o.replayRatio, rate: o.rate, run: randomHex(7),
+		duration: o.duration, phones: o.phones, replayRatio: o.replayRatio, rate: o.rate, warmup: o.warmup, run: randomHex(7),
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-// phone returns the sender number i: Slovak mobile numbers +421905000000...
-func phone(i int) string { return fmt.Sprintf("+421905%06d", i) }
+// sid returns the MessageSid of the n-th message: SM, the run, n in hex.
+func (l *load) sid(n uint64) string { return fmt.Sprintf("SM%s%018x", l.run, n) } // 2 + 14 + 18 characters
+
+// phone returns the sender of the n-th message, one of l.phones Slovak
+// mobile numbers +421905000000...
+func (l *load) phone(n uint64) string { return fmt.Sprintf("+421905%06d", n%uint64(l.phones)) }
 
 // newRequest builds and signs the n-th message, with the fields Twilio sends.
 func (l *load) newRequest(n uint64) request {
-	sid := fmt.Sprintf("SM%s%018x", l.run, n) // 2 + 14 + 18 = 34 characters
-	from := phone(int(n % uint64(l.phones)))
+	sid, from := l.sid(n), l.phone(n)
 	form := url.Values{
 		"ToCountry": {"SK"}, "ToState": {""}, "SmsMessageSid": {sid}, "NumMedia": {"0"}, "ToCity": {""},
 		"FromZip": {""}, "SmsSid": {sid}, "FromState": {""}, "SmsStatus": {"received"}, "FromCity": {""},
@@ -74,14 +79,16 @@ func (l *load) newRequest(n uint64) request {
 func (l *load) runLoad(ctx context.Context) loadResult {
 	type worker struct {
 		stats
+		service  []time.Duration // from the moment each request was sent
 		replays  int
 		statuses map[int]int
-		ok       []request
+		ok       []uint64 // numbers of the messages answered 200, for replays and the check
 	}
-	deadline := time.Now().Add(l.duration)
+	start := time.Now()
+	measured := start.Add(l.warmup) // requests due before are sent and checked, not timed
+	deadline := measured.Add(l.duration)
 	workers := make([]worker, l.concurrency)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for i := range workers {
 		w := &workers[i]
 		w.statuses = map[int]int{}
@@ -93,37 +100,43 @@ func (l *load) runLoad(ctx context.Context) loadResult {
 					return
 				}
 				replay := len(w.ok) > 0 && rng.Float64() < l.replayRatio
-				var req request
+				var n uint64
 				if replay {
-					req = w.ok[rng.IntN(len(w.ok))]
+					n = w.ok[rng.IntN(len(w.ok))]
 					w.replays++
 				} else {
-					req = l.newRequest(l.next.Add(1))
+					n = l.next.Add(1)
 				}
+				req := l.newRequest(n) // the same n gives the same request, signature included
+				sent := time.Now()
 				status := l.post(ctx, req)
-				w.lat = append(w.lat, time.Since(due))
-				w.calls++
+				if !due.Before(measured) {
+					w.lat = append(w.lat, time.Since(due))
+					w.service = append(w.service, time.Since(sent))
+					w.calls++
+				}
 				w.statuses[status]++
 				switch {
 				case status != http.StatusOK:
 					w.errors++
 				case !replay:
-					w.ok = append(w.ok, req)
+					w.ok = append(w.ok, n)
 				}
 			}
 		})
 	}
 	wg.Wait()
 	res := loadResult{statuses: map[int]int{}, accepted: map[string]string{}}
-	res.elapsed = time.Since(start)
+	res.elapsed = time.Since(measured)
 	for _, w := range workers {
 		res.merge(w.stats)
+		res.service.lat = append(res.service.lat, w.service...)
 		res.replays += w.replays
 		for s, n := range w.statuses {
 			res.statuses[s] += n
 		}
-		for _, r := range w.ok {
-			res.accepted[r.sid] = r.phone
+		for _, n := range w.ok {
+			res.accepted[l.sid(n)] = l.phone(n)
 		}
 	}
 	return res

@@ -26,15 +26,15 @@ type local struct {
 	exited        chan struct{} // closed when the daemon exits
 }
 
-// startLocal starts redis-server (AOF on, as in production) and the daemon
+// startLocal starts redis-server (with aof, AOF on as in production) and the daemon
 // binary on free loopback ports, and waits until the daemon is ready.
-func startLocal(ctx context.Context, daemonBin string) (*local, error) {
+func startLocal(ctx context.Context, daemonBin string, aof bool) (*local, error) {
 	dir, err := os.MkdirTemp("", "loadwebhook-")
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
 	l := &local{dir: dir, token: randomHex(16)}
-	if err := l.startRedis(ctx); err != nil {
+	if err := l.startRedis(ctx, aof); err != nil {
 		l.stop(true)
 		return nil, fmt.Errorf("%w (logs kept in %s)", err, dir)
 	}
@@ -45,13 +45,17 @@ func startLocal(ctx context.Context, daemonBin string) (*local, error) {
 	return l, nil
 }
 
-func (l *local) startRedis(ctx context.Context) error {
+func (l *local) startRedis(ctx context.Context, aof bool) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
+	appendonly := "no"
+	if aof {
+		appendonly = "yes"
+	}
 	l.redis = exec.CommandContext(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--dir", l.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+		"--dir", l.dir, "--save", "", "--appendonly", appendonly, "--appendfsync", "everysec",
 		"--logfile", filepath.Join(l.dir, "redis.log"))
 	if err := l.redis.Start(); err != nil {
 		return fmt.Errorf("local: start redis-server (make bench installs it): %w", err)

@@ -40,7 +40,10 @@ type options struct {
 	prefix       string
 	region       string
 	daemon       string
+	aof          bool
+	keep         bool
 	duration     time.Duration
+	warmup       time.Duration
 	baseline     time.Duration
 	concurrency  int
 	rate         float64
@@ -60,7 +63,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.prefix, "prefix", "bo:", "the daemon's BACKOFFICE_KEY_PREFIX")
 	fs.StringVar(&o.region, "region", "SK", "the daemon's BACKOFFICE_PHONE_REGION")
 	fs.StringVar(&o.daemon, "daemon", "", "backofficed binary to start with a private redis-server (then -url, -token and -redis are chosen)")
+	fs.BoolVar(&o.aof, "aof", true, "with -daemon: run redis-server with AOF (appendfsync everysec), as in production")
+	fs.BoolVar(&o.keep, "keep", false, "with -daemon: keep the temporary directory (logs, AOF) after a successful run")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to post webhooks")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "send for this long first, untimed (connections open, caches fill); checked like the rest")
 	fs.DurationVar(&o.baseline, "baseline", 5*time.Second, "how long to run the bare asynq enqueue loop (0: skip)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at most (connections)")
 	fs.Float64Var(&o.rate, "rate", 0, "send this many requests per second, whatever the answers (open loop; 0: each connection sends when answered)")
@@ -83,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-replay: want 0 <= r < 1, got %v", o.replayRatio)
 	case o.rate < 0:
 		return o, fmt.Errorf("-rate: must not be negative, got %v", o.rate)
+	case o.warmup < 0:
+		return o, fmt.Errorf("-warmup: must not be negative, got %v", o.warmup)
 	case o.duration <= 0:
 		return o, fmt.Errorf("-duration: must be positive, got %v", o.duration)
 	}

@@ -26,18 +26,19 @@ const (
 // message was lost or duplicated or a request failed.
 func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 	if o.daemon != "" {
-		l, err := startLocal(ctx, o.daemon)
+		l, err := startLocal(ctx, o.daemon, o.aof)
 		if err != nil {
 			return false, err
 		}
 		defer func() {
-			if !ok {
+			keep := !ok || o.keep
+			if keep {
 				fmt.Fprintf(out, "logs kept in %s\n", l.dir)
 			}
-			l.stop(!ok)
+			l.stop(keep)
 		}()
 		o.url, o.token, o.redisURL, o.prefix, o.region = l.url, l.token, l.redisURL, "bo:", "SK"
-		fmt.Fprintf(out, "started redis-server (AOF everysec) and %s at %s\n", o.daemon, l.publicURL)
+		fmt.Fprintf(out, "started redis-server (AOF %v) and %s at %s\n", map[bool]string{true: "everysec", false: "off"}[o.aof], o.daemon, l.publicURL)
 	}
 	if o.signURL == "" {
 		o.signURL = o.url
@@ -61,10 +62,15 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 	if o.rate > 0 {
 		pace = fmt.Sprintf("%.0f requests/s scheduled, latency from when due", o.rate)
 	}
-	fmt.Fprintf(out, "webhook: POST %s, %d connections (%s), %v, %d senders, %.0f%% replays\n",
-		o.url, o.concurrency, pace, o.duration, o.phones, 100*o.replayRatio)
+	fmt.Fprintf(out, "webhook: POST %s, %d connections (%s), %v after %v warm-up, %d senders, %.0f%% replays\n",
+		o.url, o.concurrency, pace, o.duration, o.warmup, o.phones, 100*o.replayRatio)
 	res := l.runLoad(ctx)
-	fmt.Fprintf(out, "  %s\n  answers by status: %s; replays sent %d\n", res.summary(), statusLine(res.statuses), res.replays)
+	fmt.Fprintf(out, "  %s\n  answers by status (warm-up included): %s; replays sent %d\n", res.summary(), statusLine(res.statuses), res.replays)
+	if o.rate > 0 {
+		slices.Sort(res.service.lat)
+		fmt.Fprintf(out, "  from when sent (without the load generator's own delays): p50 %v, p99 %v\n",
+			round(res.service.percentile(50)), round(res.service.percentile(99)))
+	}
 	if base.calls > 0 {
 		fmt.Fprintf(out, "  webhook rate / bare enqueue rate: %.2f\n", res.rate()/base.rate())
 	}
