@@ -38,13 +38,16 @@ bench: bench-webhook
 
 # bench-webhook: signed Twilio webhooks from cmd/loadwebhook against a daemon
 # it starts on a private redis-server, then checks every answered message is
-# on a timeline exactly once; also measures a bare asynq enqueue loop.
+# on a timeline exactly once. First as fast as answered (throughput, with a
+# bare asynq enqueue loop as baseline), then at a fixed rate (latency).
 WEBHOOK_DURATION ?= 20s
 WEBHOOK_CONCURRENCY ?= 64
+WEBHOOK_RATE ?= 5000
 bench-webhook: build
 	@cmd/devtools/ensure-redis.sh install
 	$(GO) build -o $(BIN)/ ./cmd/loadwebhook
 	$(BIN)/loadwebhook -daemon $(BIN)/backofficed -duration $(WEBHOOK_DURATION) -concurrency $(WEBHOOK_CONCURRENCY)
+	$(BIN)/loadwebhook -daemon $(BIN)/backofficed -duration $(WEBHOOK_DURATION) -rate $(WEBHOOK_RATE) -concurrency 256 -baseline 0
 
 vet:
 	$(GO) vet ./...
