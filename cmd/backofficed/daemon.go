@@ -22,7 +22,6 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/workers"
 	"github.com/shopworks/backoffice/workers/customers"
-	"github.com/shopworks/backoffice/workers/inbox"
 )
 
 // redisPingTimeout bounds the start-up check that Redis answers.
@@ -38,6 +37,7 @@ type daemon struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	customers *customers.Store // shared by the handlers and the API
+	delivery  *delivery        // templates, senders, campaign engine
 	schedules *scheduler
 	workers   *asynq.Server
 	mux       *asynq.ServeMux
@@ -77,6 +77,16 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		customers: customers.New(rdb, cfg.KeyPrefix, customers.Options{DefaultRegion: cfg.PhoneRegion}),
 	}
+	dl, err := d.newDelivery()
+	if err != nil {
+		return nil, err
+	}
+	d.delivery = dl
+	defer func() {
+		if err != nil {
+			dl.close()
+		}
+	}()
 	reg := newRegistry()
 	d.workers, d.mux = d.newWorkers(reg)
 	if d.schedules, err = d.newScheduler(); err != nil {
@@ -148,7 +158,10 @@ func (d *daemon) deps() workers.Deps {
 		Logger:    d.log,
 		DataDir:   d.cfg.DataDir,
 		Customers: d.customers,
-		Inbox:     inbox.New(d.rdb, d.cfg.KeyPrefix),
+		Inbox:     d.delivery.inbox,
+		Campaigns: d.delivery.engine,
+		SMS:       d.delivery.sms,
+		Templates: d.delivery.templates,
 	}
 }
 
@@ -165,7 +178,8 @@ func (d *daemon) newHTTP(reg *prometheus.Registry) (*http.Server, error) {
 		DataDir:         d.cfg.DataDir,
 		PublicURL:       d.cfg.PublicURL,
 		TwilioAuthToken: d.cfg.TwilioAuthToken,
-		Inbox:           inbox.New(d.rdb, d.cfg.KeyPrefix),
+		Inbox:           d.delivery.inbox,
+		Unsubscribe:     d.delivery.unsub,
 		Gatherer:        reg,
 		Registerer:      reg,
 	})
@@ -189,12 +203,14 @@ func (d *daemon) serve(ctx context.Context) error {
 	d.logStart()
 	if err := d.schedules.start(ctx); err != nil {
 		_ = d.listener.Close()
+		d.delivery.close()
 		_ = d.rdb.Close()
 		return err
 	}
 	if err := d.workers.Start(d.mux); err != nil {
 		d.schedules.stop(ctx)
 		_ = d.listener.Close()
+		d.delivery.close()
 		_ = d.rdb.Close()
 		return fmt.Errorf("workers: %w", err)
 	}
@@ -219,7 +235,8 @@ func (d *daemon) serve(ctx context.Context) error {
 //  3. The asynq server stops fetching tasks and waits ShutdownTimeout for the
 //     handlers; tasks still running then are cancelled and go back to their
 //     queue, to be run again by this or another daemon.
-//  4. Redis is closed last: every component above uses it.
+//  4. The SMTP and Twilio connections are closed: no handler sends any more.
+//  5. Redis is closed last: every component above uses it.
 func (d *daemon) shutdown() error {
 	var errs []error
 	httpCtx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
@@ -231,6 +248,7 @@ func (d *daemon) shutdown() error {
 	defer cancelSched()
 	d.schedules.stop(schedCtx)
 	d.workers.Shutdown()
+	d.delivery.close()
 	if err := d.rdb.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("redis close: %w", err))
 	}

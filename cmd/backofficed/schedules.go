@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/shopworks/backoffice/schedules"
-	"github.com/shopworks/backoffice/templates"
 )
 
 // scheduler fires the entries of the schedule files (schedules.Runner) and
@@ -24,13 +22,9 @@ type scheduler struct {
 // newScheduler builds the scheduler; start starts it. Campaign entries are
 // checked against the templates the daemon sends with.
 func (d *daemon) newScheduler() (*scheduler, error) {
-	tset, err := templates.Load(templates.Options{Dir: d.cfg.TemplatesDir, FallbackLanguage: d.cfg.DefaultLanguage})
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
 	runner := schedules.NewRunner(schedules.RunnerOptions{
 		Dir:       d.cfg.SchedulesDir,
-		Options:   schedules.Options{HasTemplate: tset.Has},
+		Options:   schedules.Options{HasTemplate: d.delivery.templates.Has},
 		Client:    d.client,
 		Redis:     d.rdb,
 		KeyPrefix: d.cfg.KeyPrefix,

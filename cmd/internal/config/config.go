@@ -70,6 +70,14 @@ type Config struct {
 	// MailFrom is the From address of outgoing mail (BACKOFFICE_MAIL_FROM,
 	// default "Shop <shop@localhost>").
 	MailFrom string
+	// ShopName, ShopURL, SupportEmail and SupportPhone are what message
+	// templates show as .Shop (BACKOFFICE_SHOP_NAME default "Shop",
+	// BACKOFFICE_SHOP_URL, BACKOFFICE_SUPPORT_EMAIL, BACKOFFICE_SUPPORT_PHONE,
+	// default empty).
+	ShopName     string
+	ShopURL      string
+	SupportEmail string
+	SupportPhone string
 	// SMTPPool is how many SMTP connections the daemon keeps open
 	// (BACKOFFICE_SMTP_POOL, default 4, 1..64).
 	SMTPPool int
@@ -142,6 +150,14 @@ func settings() []setting {
 			"SMTP relay smtp://user:pass@host:587?tls=starttls|mandatory-starttls|none or smtps:// (empty: outbox)", func(c *Config) *string { return &c.SMTPURL }),
 		text("BACKOFFICE_MAIL_FROM", "mail-from", "Shop <shop@localhost>",
 			"From address of outgoing mail", func(c *Config) *string { return &c.MailFrom }),
+		text("BACKOFFICE_SHOP_NAME", "shop-name", "Shop",
+			"shop name in message templates (.Shop.Name)", func(c *Config) *string { return &c.ShopName }),
+		text("BACKOFFICE_SHOP_URL", "shop-url", "",
+			"shop web site in message templates (.Shop.URL)", func(c *Config) *string { return &c.ShopURL }),
+		text("BACKOFFICE_SUPPORT_EMAIL", "support-email", "",
+			"customer support address in message templates (.Shop.SupportEmail)", func(c *Config) *string { return &c.SupportEmail }),
+		text("BACKOFFICE_SUPPORT_PHONE", "support-phone", "",
+			"customer support phone in message templates (.Shop.SupportPhone)", func(c *Config) *string { return &c.SupportPhone }),
 		integer("BACKOFFICE_SMTP_POOL", "smtp-pool", "4", smtpPoolRange,
 			"SMTP connections kept open", func(c *Config) *int { return &c.SMTPPool }),
 		text("BACKOFFICE_TWILIO_ACCOUNT_SID", "twilio-account-sid", "",

@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		DefaultLanguage: "en",
 		ShutdownTimeout: 30 * time.Second,
 		MailFrom:        "Shop <shop@localhost>",
+		ShopName:        "Shop",
 		SMTPPool:        4,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
@@ -202,6 +203,13 @@ func TestRules(t *testing.T) {
 
 		{map[string]string{"BACKOFFICE_MAIL_FROM": "shop@example.com"}, ""},
 		{map[string]string{"BACKOFFICE_MAIL_FROM": "Shop"}, `BACKOFFICE_MAIL_FROM: want an address`},
+
+		{map[string]string{"BACKOFFICE_SHOP_NAME": "Eshop Bratislava", "BACKOFFICE_SHOP_URL": "https://eshop.example.sk/", "BACKOFFICE_SUPPORT_EMAIL": "help@example.sk", "BACKOFFICE_SUPPORT_PHONE": "+421900123456"}, ""},
+		{map[string]string{"BACKOFFICE_SHOP_NAME": " "}, `BACKOFFICE_SHOP_NAME: must not be empty`},
+		{map[string]string{"BACKOFFICE_SHOP_NAME": "Eshop\nBcc: x"}, `BACKOFFICE_SHOP_NAME: must be one line`},
+		{map[string]string{"BACKOFFICE_SHOP_URL": "ftp://eshop"}, `BACKOFFICE_SHOP_URL: want an absolute http:// or https:// URL`},
+		{map[string]string{"BACKOFFICE_SUPPORT_EMAIL": "Help <help@example.sk>"}, `BACKOFFICE_SUPPORT_EMAIL: want a bare address`},
+		{map[string]string{"BACKOFFICE_SUPPORT_PHONE": "0900 123 456"}, `BACKOFFICE_SUPPORT_PHONE: want an E.164 number`},
 
 		{map[string]string{"BACKOFFICE_SMTP_POOL": "64"}, ""},
 		{map[string]string{"BACKOFFICE_SMTP_POOL": "65"}, `BACKOFFICE_SMTP_POOL: must be a whole number between 1 and 64, got 65`},

@@ -55,6 +55,16 @@ func (c Config) problems() []error {
 	add("BACKOFFICE_SMTP_URL", checkSMTPURL(c.SMTPURL))
 	add("BACKOFFICE_MAIL_FROM", checkMailFrom(c.MailFrom))
 	add("BACKOFFICE_SMTP_POOL", smtpPoolRange.check(c.SMTPPool))
+	add("BACKOFFICE_SHOP_NAME", checkShopName(c.ShopName))
+	if c.ShopURL != "" {
+		add("BACKOFFICE_SHOP_URL", checkHTTPURL(c.ShopURL, true))
+	}
+	if c.SupportEmail != "" {
+		add("BACKOFFICE_SUPPORT_EMAIL", checkSupportEmail(c.SupportEmail))
+	}
+	if c.SupportPhone != "" && !e164Pattern.MatchString(c.SupportPhone) {
+		add("BACKOFFICE_SUPPORT_PHONE", fmt.Errorf("want an E.164 number such as +421900123456, got %q", c.SupportPhone))
+	}
 	c.twilioProblems(add)
 	add("BACKOFFICE_UNSUBSCRIBE_SECRET", checkUnsubscribeSecret(c.UnsubscribeSecret))
 	return errs
@@ -176,6 +186,28 @@ func isLetter(r rune) bool { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 
 func checkUnsubscribeSecret(v string) error {
 	if v != "" && len(v) < MinUnsubscribeSecretLen {
 		return fmt.Errorf("want at least %d characters, got %d", MinUnsubscribeSecretLen, len(v))
+	}
+	return nil
+}
+
+// checkShopName accepts one line of at most 100 characters: it goes into
+// subjects and SMS.
+func checkShopName(v string) error {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return errors.New("must not be empty")
+	case len([]rune(v)) > 100:
+		return fmt.Errorf("at most 100 characters, got %d", len([]rune(v)))
+	case strings.ContainsAny(v, "\r\n"):
+		return errors.New("must be one line")
+	}
+	return nil
+}
+
+func checkSupportEmail(v string) error {
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Name != "" || a.Address != v {
+		return fmt.Errorf("want a bare address such as help@example.com, got %q", v)
 	}
 	return nil
 }
