@@ -180,6 +180,8 @@ func (d *daemon) newHTTP(reg *prometheus.Registry) (*http.Server, error) {
 		TwilioAuthToken: d.cfg.TwilioAuthToken,
 		Inbox:           d.delivery.inbox,
 		Unsubscribe:     d.delivery.unsub,
+		Campaigns:       d.delivery.engine,
+		Schedules:       d.schedules,
 		Gatherer:        reg,
 		Registerer:      reg,
 	})

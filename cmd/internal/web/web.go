@@ -9,6 +9,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -22,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/shopworks/backoffice/cmd/internal/config"
+	"github.com/shopworks/backoffice/schedules"
 	"github.com/shopworks/backoffice/workers/campaigns"
 	"github.com/shopworks/backoffice/workers/customers"
 	"github.com/shopworks/backoffice/workers/inbox"
@@ -62,8 +64,21 @@ type Options struct {
 	// Unsubscribe checks the tokens of /u/<token> links (no secret: every
 	// link is refused).
 	Unsubscribe campaigns.Unsubscriber
+	// Campaigns runs and operates campaigns (nil: the campaign routes 503).
+	Campaigns *campaigns.Engine
+	// Schedules is the schedule set in force and its last runs
+	// (*schedules.Runner; nil: the schedule and campaign routes 503).
+	Schedules Schedules
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+}
+
+// Schedules is what the server reads of the scheduler (*schedules.Runner).
+type Schedules interface {
+	// Current is the validated set in force (nil before the first load).
+	Current() *schedules.Set
+	// View lists every entry with its next ticks and its last runs.
+	View(ctx context.Context, next, runs int) ([]schedules.EntryView, error)
 }
 
 // Server serves the daemon's HTTP routes. Build it with New.
@@ -85,6 +100,8 @@ type Server struct {
 	twilio        *twilioHooks
 	inbox         *inbox.Store
 	unsubscribe   campaigns.Unsubscriber
+	campaigns     *campaigns.Engine
+	schedules     Schedules
 	mux           *http.ServeMux
 	handler       http.Handler
 }
@@ -125,6 +142,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.inbox = opts.Inbox
 	s.unsubscribe = opts.Unsubscribe
+	s.campaigns = opts.Campaigns
+	s.schedules = opts.Schedules
 	s.routes()
 	s.handler = s.observe(s.mux)
 	return s, nil
