@@ -187,6 +187,10 @@ func (a CampaignLaunchArgs) TaskID() string {
 
 var runPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// ValidRun reports whether s is a valid run id: 1-64 letters, digits, '.',
+// '_' or '-', starting with a letter or digit.
+func ValidRun(s string) bool { return runPattern.MatchString(s) }
+
 // Validate implements Args.
 func (a CampaignLaunchArgs) Validate() error {
 	if err := a.Campaign.Validate(); err != nil {
