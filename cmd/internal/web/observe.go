@@ -74,6 +74,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
+// quietRoutes are logged at debug when they succeed: Twilio's webhooks come
+// thousands a second in a burst, and each accepted one is logged anyway by
+// the task that handles it ("task done" with its kind and task id). Refused
+// ones (403 bad signature, 400) stay at info.
+var quietRoutes = map[string]bool{
+	"POST " + twilioSMSPath:    true,
+	"POST " + twilioStatusPath: true,
+}
+
 // finish logs the request and counts it. r.Pattern is set by the mux on the
 // request it was given, so it names the matched route here.
 func (s *Server) finish(r *http.Request, rec *statusRecorder, note *requestNote, took time.Duration) {
@@ -87,8 +96,11 @@ func (s *Server) finish(r *http.Request, rec *statusRecorder, note *requestNote,
 	}
 	s.metrics.observe(route, strconv.Itoa(status), took)
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		level = slog.LevelError
+	case status < 400 && quietRoutes[route]:
+		level = slog.LevelDebug
 	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
