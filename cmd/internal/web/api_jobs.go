@@ -129,6 +129,9 @@ type taskView struct {
 	NextProcessAt *time.Time      `json:"next_process_at,omitempty"`
 	CompletedAt   *time.Time      `json:"completed_at,omitempty"`
 	Payload       json.RawMessage `json:"payload"`
+	// Result is what the task wrote as its result (campaign:test and
+	// campaign:dryrun write JSON reports); absent when it wrote none.
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
 func newTaskView(t *asynq.TaskInfo) taskView {
@@ -136,10 +139,16 @@ func newTaskView(t *asynq.TaskInfo) taskView {
 	if !json.Valid(payload) {
 		payload, _ = json.Marshal(string(t.Payload))
 	}
+	var result json.RawMessage
+	if len(t.Result) > 0 {
+		if result = json.RawMessage(t.Result); !json.Valid(result) {
+			result, _ = json.Marshal(string(t.Result))
+		}
+	}
 	return taskView{
 		ID: t.ID, Kind: t.Type, Queue: t.Queue, State: t.State.String(), Retried: t.Retried, MaxRetry: t.MaxRetry,
 		LastError: t.LastErr, LastFailedAt: timeOrNil(t.LastFailedAt), NextProcessAt: timeOrNil(t.NextProcessAt),
-		CompletedAt: timeOrNil(t.CompletedAt), Payload: payload,
+		CompletedAt: timeOrNil(t.CompletedAt), Payload: payload, Result: result,
 	}
 }
 

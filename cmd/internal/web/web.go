@@ -186,6 +186,8 @@ func (s *Server) routes() {
 	s.registerTwilio()
 	s.registerInbox()
 	s.registerUnsubscribe()
+	s.registerSchedules()
+	s.registerCampaigns()
 }
 
 // open registers a route that needs no token (probes, webhooks that check
