@@ -5,39 +5,64 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"sort"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/shopworks/backoffice/jobs"
 )
 
-// DryRunRenderLimit is how many recipients a dry run renders the template
-// for; the audience is counted in full.
-const DryRunRenderLimit = 10000
-
 // DryRunReport is what a launch of a campaign now would do.
 type DryRunReport struct {
-	Campaign   string            `json:"campaign"`
-	Recipients int64             `json:"recipients"`         // would be sent to
-	Skipped    map[string]int64  `json:"skipped"`            // by reason
-	Languages  map[string]int64  `json:"languages"`          // recipients by template language
-	Rendered   int64             `json:"rendered"`           // recipients the template was rendered for
-	Failures   []string          `json:"failures,omitempty"` // first render failures, one per language and error
-	Samples    map[string]string `json:"samples,omitempty"`  // language -> subject (e-mail) or body (SMS)
-	Estimated  jobs.Duration     `json:"estimated_duration"` // at the campaign's rate, "1h23m20s"
+	Campaign   string           `json:"campaign"`
+	Recipients int64            `json:"recipients"` // would be sent to
+	Skipped    map[string]int64 `json:"skipped"`    // by reason
+	// Languages counts recipients by template language (by their own
+	// language when the render failed).
+	Languages map[string]int64 `json:"languages"`
+	Rendered  int64            `json:"rendered"` // recipients the template was rendered for: all of them
+	// Failures are the first DryRunInlineFailures render failures,
+	// "recipient <id>: <error naming the template, language and field>".
+	Failures      []string `json:"failures,omitempty"`
+	FailuresTotal int64    `json:"failures_total"`
+	// FailuresByError counts the failures by "<language>: <error>".
+	FailuresByError map[string]int64 `json:"failures_by_error,omitempty"`
+	// FailuresFile lists every failure, one a line after a header line:
+	// recipient, language and error, separated by tabs. It is written under
+	// the engine's DataDir/dryruns on the daemon that ran the dry run, when
+	// there is at least one failure and a DataDir.
+	FailuresFile string            `json:"failures_file,omitempty"`
+	Samples      map[string]string `json:"samples,omitempty"`  // language -> subject (e-mail) or body (SMS)
+	SMS          *SMSReport        `json:"sms,omitempty"`      // encodings and segments, SMS campaigns only
+	Estimated    jobs.Duration     `json:"estimated_duration"` // at the campaign's rate, "1h23m20s"
+}
+
+// dryRun is the state of one dry run.
+type dryRun struct {
+	def      jobs.Campaign
+	rep      DryRunReport
+	failures failureLog
 }
 
 // DryRun walks the audience a launch of def would snapshot, without
-// writing anything: it counts recipients and skips by reason (consent and
-// addresses as they are now), renders the template for the first
-// DryRunRenderLimit recipients and reports the failures, and estimates the
-// duration at the campaign's rate.
+// writing to Redis: it counts recipients and skips by reason (consent and
+// addresses as they are now), renders the template for every recipient
+// and reports each failure (see DryRunReport), counts the segments of SMS,
+// and estimates the duration at the campaign's rate. It holds no rendered
+// message, and of the recipients only an 8-byte hash each to drop
+// duplicates.
 func (e *Engine) DryRun(ctx context.Context, def jobs.Campaign) (DryRunReport, error) {
 	if err := def.Validate(); err != nil {
 		return DryRunReport{}, fmt.Errorf("campaign: %w", err)
 	}
-	rep := DryRunReport{Campaign: def.Name, Skipped: map[string]int64{}, Languages: map[string]int64{}, Samples: map[string]string{}}
+	d := &dryRun{def: def, rep: DryRunReport{Campaign: def.Name, Skipped: map[string]int64{}, Languages: map[string]int64{}, Samples: map[string]string{}}}
+	if def.Channel == jobs.ChannelSMS {
+		d.rep.SMS = &SMSReport{Encodings: map[string]int64{}, Samples: map[string]SMSSample{}}
+	}
+	d.failures = failureLog{campaign: def.Name, now: e.cfg.Now()}
+	if e.cfg.DataDir != "" {
+		d.failures.dir = filepath.Join(e.cfg.DataDir, dryRunDir)
+	}
 	var src audienceSource
 	if def.Audience.File != "" {
 		src = fileAudience{path: e.audiencePath(def.Audience.File), channel: def.Channel, region: e.cfg.PhoneRegion}
@@ -46,41 +71,48 @@ func (e *Engine) DryRun(ctx context.Context, def jobs.Campaign) (DryRunReport, e
 	}
 	seen := map[uint64]struct{}{}
 	seed := maphash.MakeSeed()
-	failures := map[string]bool{}
 	err := src.each(ctx, "", func(c candidate) error {
 		if c.id != "" {
 			h := maphash.String(seed, c.id)
 			if _, dup := seen[h]; dup {
 				if src.dupMode() == "skip" {
-					rep.Skipped[ReasonDuplicate]++
+					d.rep.Skipped[ReasonDuplicate]++
 				}
 				return nil
 			}
 			seen[h] = struct{}{}
 		}
 		if c.reason != "" {
-			rep.Skipped[reasonKey(c.reason)]++
+			d.rep.Skipped[reasonKey(c.reason)]++
 			return nil
 		}
-		return e.dryRunOne(ctx, def, c, &rep, failures)
+		return e.dryRunOne(ctx, d, c)
 	})
 	if err != nil {
-		return rep, fmt.Errorf("campaign %s: dry run: %w", def.Name, err)
+		d.failures.abort()
+		return d.rep, fmt.Errorf("campaign %s: dry run: %w", def.Name, err)
 	}
-	rep.Estimated = jobs.Duration(time.Duration(math.Ceil(float64(rep.Recipients)/def.RatePerSecond)) * time.Second)
-	sort.Strings(rep.Failures)
-	return rep, nil
+	d.failures.report(&d.rep)
+	if d.rep.FailuresFile, err = d.failures.finish(); err != nil {
+		return d.rep, fmt.Errorf("campaign %s: dry run: %w", def.Name, err)
+	}
+	if d.rep.FailuresFile != "" {
+		pruneFailureFiles(d.failures.dir, def.Name, d.rep.FailuresFile, e.cfg.Logger)
+	}
+	d.rep.Estimated = jobs.Duration(time.Duration(math.Ceil(float64(d.rep.Recipients)/def.RatePerSecond)) * time.Second)
+	return d.rep, nil
 }
 
-// dryRunOne counts and, within the limit, renders one planned recipient.
-func (e *Engine) dryRunOne(ctx context.Context, def jobs.Campaign, c candidate, rep *DryRunReport, failures map[string]bool) error {
+// dryRunOne counts and renders one planned recipient.
+func (e *Engine) dryRunOne(ctx context.Context, d *dryRun, c candidate) error {
+	rep := &d.rep
 	var r recipient
 	var err error
 	if c.data != "" {
-		r, err = e.resolveFile(ctx, def.Channel, c.id, c.data)
+		r, err = e.resolveFile(ctx, d.def.Channel, c.id, c.data)
 	} else {
 		var found bool
-		r, found, err = e.customerRecipient(ctx, def.Channel, c.id)
+		r, found, err = e.customerRecipient(ctx, d.def.Channel, c.id)
 		if err == nil && !found {
 			rep.Skipped[ReasonNotFound]++
 			return nil
@@ -89,30 +121,25 @@ func (e *Engine) dryRunOne(ctx context.Context, def jobs.Campaign, c candidate, 
 	if err != nil {
 		return err
 	}
-	if reason := skipReason(r, def.Channel); reason != "" {
+	if reason := skipReason(r, d.def.Channel); reason != "" {
 		rep.Skipped[reason]++
 		return nil
 	}
 	rep.Recipients++
-	if rep.Rendered >= DryRunRenderLimit {
-		rep.Languages[r.language]++
-		return nil
-	}
 	rep.Rendered++
-	o, err := e.render(def, "dry-run", r)
+	o, err := e.render(d.def, "dry-run", r)
 	if err != nil {
-		key := r.language + ": " + oneLine(err.Error())
-		if !failures[key] && len(rep.Failures) < 50 {
-			failures[key] = true
-			rep.Failures = append(rep.Failures, "recipient "+c.id+": "+oneLine(err.Error()))
-		}
-		rep.Languages[r.language]++
-		return nil
+		countKey(rep.Languages, r.language)
+		return d.failures.add(c.id, r.language, err)
 	}
 	lang := o.language
-	rep.Languages[lang]++
-	if _, ok := rep.Samples[lang]; !ok {
+	countKey(rep.Languages, lang)
+	_, sampled := rep.Samples[lang]
+	if !sampled {
 		rep.Samples[lang] = o.summary()
+	}
+	if o.sms != nil {
+		rep.SMS.add(lang, o.sms.Body, !sampled)
 	}
 	return nil
 }
