@@ -1,6 +1,6 @@
 // Command backoffice is the command-line client of the back-office daemon:
-// it imports customers, looks up customers, imports and tasks, and enqueues
-// jobs through the daemon's REST API.
+// it imports customers, looks up customers, imports and tasks, enqueues
+// jobs, and operates campaigns and schedules through the daemon's REST API.
 //
 // It finds the daemon at $BACKOFFICE_URL (default http://127.0.0.1:8080) and
 // authenticates with $BACKOFFICE_TOKEN, or the file named by --token-file
@@ -34,8 +34,20 @@ Commands:
   jobs show TASK_ID                            a task's state in any queue
   jobs enqueue KIND [JSON|@FILE|@-]            queue a job; args as JSON, from a file or stdin
   jobs kinds                                   every job kind, its queue and retries
+  campaign list                                every campaign of the schedule files and its latest run
+  campaign status NAME [--run ID]              a run's state, counts, send rate and progress
+  campaign run NAME                            launch a run now; prints its id
+  campaign test NAME --to ADDR [--lang L] [--customer ID] [--wait 60s]
+                                               send one test message and show what was sent
+  campaign dry-run NAME [--wait 10m]           what a launch now would do, sending nothing
+  campaign pause|cancel NAME [--reason TEXT] [--run ID]
+                                               stop sending for now, or end a run for good
+  campaign resume NAME [--run ID]              let a paused run send again
+  campaign retry-failed NAME [--run ID]        a new run of the failed recipients of a run
+  schedules list                               the daemon's schedule entries, next tick, last run
   schedules check [DIR]                        check schedule files without a daemon
   version                                      print the version of this program
+  help                                         print this text
 
 Environment: BACKOFFICE_URL (default http://127.0.0.1:8080), BACKOFFICE_TOKEN.
 Global flags may also follow the command.
@@ -44,14 +56,17 @@ Global flags may also follow the command.
 // commandGroups is the dispatch table: one line per command group.
 func commandGroups() map[string]func(ctx context.Context, a *app, args []string) error {
 	return map[string]func(ctx context.Context, a *app, args []string) error{
+		"campaign":  runCampaign,
 		"customers": runCustomers,
 		"inbox":     runInbox,
 		"imports":   runImports,
 		"jobs":      runJobs,
-		"schedules": func(_ context.Context, a *app, args []string) error {
-			return exitCode(runSchedules(args, a.stdout, a.stderr))
+		"schedules": runScheduleGroup,
+		"version":   runVersion,
+		"help": func(_ context.Context, a *app, _ []string) error {
+			_, err := fmt.Fprint(a.stdout, usage)
+			return err
 		},
-		"version": runVersion,
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -14,21 +15,90 @@ import (
 	"github.com/shopworks/backoffice/templates"
 )
 
-const schedulesUsage = `usage: backoffice schedules check [-templates-dir DIR] [SCHEDULES_DIR]
-
-Checks every schedule file of SCHEDULES_DIR (default $BACKOFFICE_SCHEDULES_DIR,
-else ./schedules) as the daemon would load it, without a daemon. Prints every
-problem as file:line: field: message and exits 1, or lists the entries with
-their next three ticks.
+const schedulesUsage = `usage:
+  backoffice schedules list
+      the entries of the daemon's schedule files: next tick and last run
+  backoffice schedules check [-templates-dir DIR] [SCHEDULES_DIR]
+      checks every schedule file of SCHEDULES_DIR (default
+      $BACKOFFICE_SCHEDULES_DIR, else ./schedules) as the daemon would load
+      it, without a daemon. Prints every problem as file:line: field: message
+      and exits 1, or lists the entries with their next three ticks.
 `
 
-// runSchedules runs `backoffice schedules SUBCOMMAND`.
+// runScheduleGroup runs `backoffice schedules SUBCOMMAND`: list asks the
+// daemon, check reads the files here.
+func runScheduleGroup(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 && args[0] == "list" {
+		return schedulesList(ctx, a, args[1:])
+	}
+	return exitCode(runSchedules(args, a.stdout, a.stderr))
+}
+
+// runSchedules runs `backoffice schedules check`.
 func runSchedules(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "check" {
 		fmt.Fprint(stderr, schedulesUsage)
 		return 2
 	}
 	return runSchedulesCheck(args[1:], stdout, stderr, time.Now())
+}
+
+// schedulesList prints GET /api/schedules: every entry in force on the
+// daemon, its next tick and its last run.
+func schedulesList(ctx context.Context, a *app, args []string) error {
+	pos, err := parseInterspersed(newFlagSet("schedules list", a), a, schedulesUsage, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef(schedulesUsage, "schedules list: takes no arguments")
+	}
+	c, err := a.newClient()
+	if err != nil {
+		return err
+	}
+	var v struct {
+		Entries []schedules.EntryView `json:"entries"`
+	}
+	raw, err := c.getJSON(ctx, "/api/schedules", nil, &v)
+	if err != nil {
+		return fmt.Errorf("schedules list: %w", err)
+	}
+	if a.globals.json {
+		return printRaw(a.stdout, raw)
+	}
+	tb := newTable(a.stdout)
+	tb.row("NAME", "TYPE", "TARGET", "CRON", "ENABLED", "NEXT", "LAST RUN", "OUTCOME")
+	for _, e := range v.Entries {
+		next := "never (disabled)"
+		if e.Enabled {
+			next = formatScheduleTicks(inZone(e.Next[:min(len(e.Next), 1)], e.Zone), nil)
+		}
+		last, outcome := "-", "-"
+		if len(e.LastRuns) > 0 {
+			r := e.LastRuns[0]
+			last, outcome = formatScheduleTicks(inZone([]time.Time{r.Tick}, e.Zone), nil), r.Outcome
+			if r.Message != "" {
+				outcome += ": " + cut(r.Message, 80)
+			}
+		}
+		tb.row(e.Name, e.Type, e.Target, e.Cron, yesNo(e.Enabled), next, last, outcome)
+	}
+	return tb.flush()
+}
+
+// inZone shows times in the zone their entry's cron expression is read
+// in, when this machine knows it.
+func inZone(ts []time.Time, zone string) []time.Time {
+	loc, err := time.LoadLocation(zone)
+	if err != nil || zone == "" {
+		return ts
+	}
+	out := make([]time.Time, len(ts))
+	for i, t := range ts {
+		out[i] = t.In(loc)
+	}
+	return out
 }
 
 func runSchedulesCheck(args []string, stdout, stderr io.Writer, now time.Time) int {

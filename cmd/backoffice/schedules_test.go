@@ -65,9 +65,9 @@ campaigns:
 
 func TestSchedulesUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{nil, {"list"}, {"check", "a", "b"}, {"check", "-bogus"}} {
+	for _, args := range [][]string{nil, {"lists"}, {"check", "a", "b"}, {"check", "-bogus"}} {
 		var stdout, stderr bytes.Buffer
-		if code := runSchedules(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: backoffice schedules check") {
+		if code := runSchedules(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "backoffice schedules check [-templates-dir DIR] [SCHEDULES_DIR]") {
 			t.Errorf("runSchedules(%q) = %d, stderr %q; want 2 and the usage", args, code, &stderr)
 		}
 	}
