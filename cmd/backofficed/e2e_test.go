@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,17 +191,37 @@ type e2eDaemon struct {
 // port, and waits until /readyz answers 200.
 func startDaemon(t *testing.T, bin string) *e2eDaemon {
 	t.Helper()
-	redis := redistest.Start(t)
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"BACKOFFICE_REDIS_URL=" + redis.URL(),
-		"BACKOFFICE_HTTP_ADDR=127.0.0.1:0",
-		"BACKOFFICE_DATA_DIR=" + t.TempDir(),
-		"BACKOFFICE_SCHEDULES_DIR=" + t.TempDir(),
-		"BACKOFFICE_API_TOKENS=ops:operator:" + e2eOperator + ",viewer:viewer:" + e2eViewer,
-		"BACKOFFICE_UNSUBSCRIBE_SECRET=e2e-unsubscribe-secret-0123456789abcdef",
-		"BACKOFFICE_SHUTDOWN_TIMEOUT=5s",
+	return startDaemonEnv(t, bin, daemonEnv(t, redistest.Start(t).URL(), nil))
+}
+
+// daemonEnv is the environment of a daemon on redisURL with an ephemeral
+// port and fresh data and schedule dirs; extra adds or overrides variables.
+// Start several daemons with one environment to share their dirs.
+func daemonEnv(t *testing.T, redisURL string, extra map[string]string) []string {
+	t.Helper()
+	vars := map[string]string{
+		"PATH": os.Getenv("PATH"), "HOME": t.TempDir(),
+		"BACKOFFICE_REDIS_URL":          redisURL,
+		"BACKOFFICE_HTTP_ADDR":          "127.0.0.1:0",
+		"BACKOFFICE_DATA_DIR":           t.TempDir(),
+		"BACKOFFICE_SCHEDULES_DIR":      t.TempDir(),
+		"BACKOFFICE_API_TOKENS":         "ops:operator:" + e2eOperator + ",viewer:viewer:" + e2eViewer,
+		"BACKOFFICE_UNSUBSCRIBE_SECRET": "e2e-unsubscribe-secret-0123456789abcdef",
+		"BACKOFFICE_SHUTDOWN_TIMEOUT":   "5s",
 	}
+	maps.Copy(vars, extra)
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
+}
+
+// startDaemonEnv starts backofficed with env (see daemonEnv) and waits
+// until /readyz answers 200. It is killed in t.Cleanup if still running.
+func startDaemonEnv(t *testing.T, bin string, env []string) *e2eDaemon {
+	t.Helper()
 	d := &e2eDaemon{logs: &lockedBuffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(filepath.Join(bin, "backofficed"))
 	d.cmd.Env, d.cmd.Stdout, d.cmd.Stderr = env, d.logs, d.logs
