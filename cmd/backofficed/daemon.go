@@ -274,6 +274,9 @@ func warnings(cfg config.Config) []string {
 	if !cfg.SMTPEnabled() {
 		out = append(out, "no SMTP relay (BACKOFFICE_SMTP_URL): mail is written to "+cfg.OutboxDir())
 	}
+	if cfg.ShopURL == "" {
+		out = append(out, "no shop web site (BACKOFFICE_SHOP_URL): the shipped templates' links to the shop are empty")
+	}
 	if !cfg.TwilioEnabled() {
 		out = append(out, "no Twilio account (BACKOFFICE_TWILIO_ACCOUNT_SID): SMS are written to "+cfg.OutboxDir())
 	}
