@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/workers/campaigns"
 )
 
@@ -216,9 +217,13 @@ func printRunStatus(w io.Writer, st campaigns.RunStatus) error {
 	tb.row("CHUNKS", fmt.Sprintf("%d of %d done", st.ChunksDone, st.Chunks))
 	tb.row("SENT PER MINUTE", itoa(st.SentPerMinute))
 	tb.row("TOTAL", itoa(n.Total))
-	tb.row("SENT", itoa(n.Sent)+" (no delivery report yet)")
-	tb.row("DELIVERED", itoa(n.Delivered))
-	tb.row("UNDELIVERED", itoa(n.Undelivered))
+	if st.Definition.Channel == jobs.ChannelSMS {
+		tb.row("SENT", itoa(n.Sent)+" (no delivery report yet)")
+		tb.row("DELIVERED", itoa(n.Delivered))
+		tb.row("UNDELIVERED", itoa(n.Undelivered))
+	} else {
+		tb.row("SENT", itoa(n.Sent)+" (accepted by the mail server)")
+	}
 	tb.row("FAILED", itoa(n.Failed))
 	tb.row("SKIPPED", itoa(n.Skipped))
 	tb.row("PENDING", fmt.Sprintf("%d (%d sending now)", n.Pending+n.Sending, n.Sending))

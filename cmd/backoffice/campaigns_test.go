@@ -216,8 +216,8 @@ func TestCampaignCommands(t *testing.T) {
 		`(?m)^CAMPAIGN +spring-sale$`, `(?m)^RUN +`+regexp.QuoteMeta(run)+`$`, `(?m)^TRIGGER +manual$`,
 		`(?m)^CHANNEL +email, template promo$`, `(?m)^STARTED +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$`,
 		`(?m)^FINISHED +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$`, `(?m)^PLANNING +done$`, `(?m)^CHUNKS +2 of 2 done$`,
-		`(?m)^SENT PER MINUTE +\d+$`, `(?m)^TOTAL +4$`, `(?m)^SENT +2 \(no delivery report yet\)$`, `(?m)^DELIVERED +0$`,
-		`(?m)^UNDELIVERED +0$`, `(?m)^FAILED +1$`, `(?m)^SKIPPED +1$`, `(?m)^PENDING +0 \(0 sending now\)$`)
+		`(?m)^SENT PER MINUTE +\d+$`, `(?m)^TOTAL +4$`, `(?m)^SENT +2 \(accepted by the mail server\)$`,
+		`(?m)^FAILED +1$`, `(?m)^SKIPPED +1$`, `(?m)^PENDING +0 \(0 sending now\)$`)
 	var st campaigns.RunStatus
 	if r = view("--json", "campaign", "status", "spring-sale"); json.Unmarshal([]byte(r.stdout), &struct {
 		Status *campaigns.RunStatus `json:"status"`
