@@ -75,12 +75,12 @@ type baselineResult struct {
 
 func (r baselineResult) rate() float64 { return float64(r.sent) / r.elapsed.Seconds() }
 
-// runBaseline sends messages 0..n-1 straight to the sink with go-mail over
+// runBaseline sends messages from..from+n-1 straight to the sink with go-mail over
 // conns connections, each dialled once and reused
 // (DialToSMTPClientWithContext, SendWithSMTPClient, no NOOP before each
 // message, as the daemon's pool), one goroutine per connection: the
 // ceiling of the campaign's sending.
-func runBaseline(ctx context.Context, s *sink, content mailContent, conns, n int) (baselineResult, error) {
+func runBaseline(ctx context.Context, s *sink, content mailContent, conns, from, n int) (baselineResult, error) {
 	host, port, _ := net.SplitHostPort(s.Addr)
 	portN, _ := strconv.Atoi(port)
 	client, err := gomail.NewClient(host, gomail.WithPort(portN), gomail.WithTLSPolicy(gomail.NoTLS),
@@ -105,7 +105,7 @@ func runBaseline(ctx context.Context, s *sink, content mailContent, conns, n int
 				if i >= n {
 					return
 				}
-				msg, err := content.message(i)
+				msg, err := content.message(from + i)
 				if err == nil {
 					err = client.SendWithSMTPClient(c, msg)
 				}

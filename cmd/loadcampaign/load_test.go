@@ -148,11 +148,11 @@ func TestRateAndTargets(t *testing.T) {
 
 	e := emailResult{recipients: 100, base: baselineResult{sent: 1000, elapsed: time.Second},
 		elapsed: time.Second, status: campaigns.RunStatus{Counts: campaigns.Counts{Sent: 790}}}
-	if got := e.rows()[1].result; got != "MISS" {
+	if got := e.rows()[2].result; got != "MISS" {
 		t.Errorf("campaign at 0.79 of the baseline: %s, want MISS", got)
 	}
 	e.status.Counts.Sent = 800
-	if got := e.rows()[1].result; got != "PASS" {
+	if got := e.rows()[2].result; got != "PASS" {
 		t.Errorf("campaign at 0.80 of the baseline: %s, want PASS", got)
 	}
 	p := planResult{recipients: 100_000, elapsed: 2900 * time.Millisecond, peak: 300 << 20, idlePeak: 30 << 20}
@@ -214,20 +214,28 @@ func TestBaselineIntoSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := runBaseline(t.Context(), s, content, 3, 40)
+	res, err := runBaseline(t.Context(), s, content, 3, 0, 40)
 	if err != nil || res.sent != 40 || res.errors != 0 {
 		t.Fatalf("runBaseline(40 messages, 3 connections) = %+v, %v; want 40 sent", res, err)
 	}
-	if _, err := runBaseline(t.Context(), s, content, 1, 1); err != nil { // recipient 0 again
+	acc := s.take()
+	if _, err := runBaseline(t.Context(), s, content, 2, 40, 10); err != nil { // the second half
 		t.Fatal(err)
 	}
-	tl := s.take()
-	d := checkDeliveries(40, emailAddress, tl.byRcpt, nil, false)
-	if d.messages != 41 || d.once != 39 || d.duplicated != 1 || d.lost != 0 {
-		t.Errorf("sink after 40 messages and recipient 0 again: %s; want 41 messages, 39 once, 1 duplicated", d)
+	acc.add(s.take())
+	if _, err := runBaseline(t.Context(), s, content, 1, 0, 1); err != nil { // recipient 0 again
+		t.Fatal(err)
 	}
-	if avg := tl.bytes / int64(tl.messages); avg < 1000 {
+	acc.add(s.take())
+	d := checkDeliveries(50, emailAddress, acc.byRcpt, nil, false)
+	if d.messages != 51 || d.once != 49 || d.duplicated != 1 || d.lost != 0 || acc.messages != 51 {
+		t.Errorf("sink after messages 0..49 and recipient 0 again: %s; want 51 messages, 49 once, 1 duplicated", d)
+	}
+	if avg := acc.bytes / int64(acc.messages); avg < 1000 {
 		t.Errorf("average message size %d bytes; want the rendered promo e-mail (over 1000)", avg)
+	}
+	if acc.first.IsZero() || acc.last.Before(acc.first) {
+		t.Errorf("tally spans %v to %v; want first <= last", acc.first, acc.last)
 	}
 	if s.count() != 0 {
 		t.Errorf("count after take = %d, want a new tally", s.count())
@@ -281,5 +289,23 @@ func TestDaemonEnv(t *testing.T) {
 	want := []string{"PATH=/bin", "HOME=/root", "BACKOFFICE_SMTP_POOL=8"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("daemonEnv: the shell's BACKOFFICE_* must not reach the daemon (-want,+got):\n%s", diff)
+	}
+}
+
+func TestProcCPUAndTimeline(t *testing.T) {
+	t.Parallel()
+	stat := "4242 (back office d) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 12 0 1000 1300000000 9000 18446744073709551615"
+	if got, err := procCPU(stat); err != nil || got != 3*time.Second {
+		t.Errorf("procCPU(utime 250, stime 50 ticks) = %v, %v; want 3s", got, err)
+	}
+	if _, err := procCPU("4242 (short) S 1 2"); err == nil {
+		t.Error("procCPU of a truncated stat: want an error")
+	}
+	if got, err := cpuOf(os.Getpid()); err != nil || got < 0 {
+		t.Errorf("cpuOf(self) = %v, %v", got, err)
+	}
+	tally := twilioTally{perSecond: []int{200, 200, 100, 0, 0, 0, 300}}
+	if got := tally.timeline(2); got != "200 50 0 150" {
+		t.Errorf("timeline(2) = %q, want %q", got, "200 50 0 150")
 	}
 }

@@ -3,29 +3,35 @@
 // noisy, so ratios mean more than absolute numbers):
 //
 //   - email: go-mail sending straight to an in-process SMTP sink over N
-//     connections (the ceiling), then a campaign of the same message to
-//     -email-recipients addresses through backofficed (BACKOFFICE_SMTP_POOL=N)
-//     into the same sink, from the launch to the run's state "finished";
-//     afterwards every recipient must have got exactly one message.
+//     connections (the ceiling; half before and half after the campaign),
+//     and a campaign of the same message to -email-recipients addresses
+//     through backofficed (BACKOFFICE_SMTP_POOL=N) into the same sink, from
+//     the launch to the run's state "finished"; afterwards every recipient
+//     must have got exactly one message. The CPU time of the daemon, its
+//     redis-server and this process is reported per message for both.
 //   - plan: the launch of a -plan-recipients audience, the run paused as soon
 //     as it exists so that only planning runs: time until every chunk is
 //     planned, the daemon's peak RSS, and Redis memory per recipient, against
 //     bare pipelined writes of the same ledger shape.
 //   - sms: an SMS campaign at -sms-rate against a local Twilio Messages API
-//     (workers/sms/twiliotest) that answers 429 and 500 to a share of the
-//     requests: the achieved rate against the configured one, and no
-//     recipient sent to twice or lost.
+//     (workers/sms/twiliotest), first without failures, then answering 429
+//     and 500 to a share of the requests: the achieved rate against the
+//     configured one, and no recipient sent to twice or lost.
 //
 // Each phase starts its own redis-server and backofficed on free loopback
 // ports, in a temporary directory that is removed afterwards (kept when the
-// phase failed). What `make bench-campaign` runs:
+// phase failed). Campaigns are defined in a schedule file the daemon loads
+// and launched with POST /api/jobs/campaign:launch. What `make
+// bench-campaign` runs:
 //
 //	loadcampaign -daemon bin/backofficed
-//	loadcampaign -daemon bin/backofficed -quick    # a few minutes less
+//	loadcampaign -daemon bin/backofficed -quick    # a few minutes
+//	loadcampaign -daemon bin/backofficed -phases email -perf /tmp/daemon.perf
 //
 // It prints a table of every figure with its baseline, ratio, target and
-// PASS/MISS, and exits 1 when a message was lost or sent twice. Missed
-// performance targets are reported, not enforced.
+// PASS/MISS, and exits 1 when a message was lost or sent twice or a phase
+// could not be measured. Missed performance targets are reported, not
+// enforced.
 package main
 
 import (
@@ -70,13 +76,14 @@ type options struct {
 	smsClean         bool
 	smsTimeout       time.Duration
 	seed             uint64
+	perf             string
 	timeout          time.Duration
 }
 
 // quickDefaults are the values -quick uses for the flags not given explicitly.
 var quickDefaults = map[string]string{
 	"email-recipients": "10000", "baseline-messages": "10000",
-	"plan-recipients": "100000", "sms-recipients": "2000", "sms-timeout": "2m",
+	"plan-recipients": "100000", "sms-recipients": "6000", "sms-timeout": "2m",
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -86,10 +93,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.daemon, "daemon", "", "backofficed binary to start, with a private redis-server, for each phase (required)")
 	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run, comma-separated: email (figures a, b), plan (c), sms (d)")
-	fs.BoolVar(&o.quick, "quick", false, "smaller runs: 10,000 mails, 100,000 planned, 2,000 SMS cut after 2m (flags given explicitly win)")
+	fs.BoolVar(&o.quick, "quick", false, "smaller runs: 10,000 mails, 100,000 planned, 6,000 SMS cut after 2m (flags given explicitly win)")
 	fs.BoolVar(&o.aof, "aof", true, "run redis-server with AOF (appendfsync everysec), as in production")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directories (logs, AOF) after a successful run")
-	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections: BACKOFFICE_SMTP_POOL and the baseline's connections (1..64)")
+	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections: BACKOFFICE_SMTP_POOL and the baseline's (1..64); 8 = the engine's chunks in flight per run")
 	fs.IntVar(&o.concurrency, "concurrency", 10, "BACKOFFICE_CONCURRENCY of the daemon (1..1000)")
 	fs.IntVar(&o.emailRecipients, "email-recipients", 100_000, "recipients of the e-mail campaign (b)")
 	fs.IntVar(&o.baselineMessages, "baseline-messages", 100_000, "messages go-mail sends straight to the sink (a)")
@@ -102,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.smsClean, "sms-clean", true, "first run the SMS campaign without injected failures, for comparison")
 	fs.DurationVar(&o.smsTimeout, "sms-timeout", 5*time.Minute, "cancel an SMS run not finished after this long and report what it did")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the injected Twilio failures")
+	fs.StringVar(&o.perf, "perf", "", "record the daemon with perf record -g into this `file` during the e-mail campaign (b); perf report -i file shows where its time went")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "longest a campaign run may take to finish")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -59,6 +59,21 @@ func startSink() (*sink, error) {
 // loopback).
 func (s *sink) URL() string { return "smtp://" + s.Addr + "?tls=none" }
 
+// add adds the counts of o to t.
+func (t *tally) add(o tally) {
+	if t.messages == 0 || (o.messages > 0 && o.first.Before(t.first)) {
+		t.first = o.first
+	}
+	if o.last.After(t.last) {
+		t.last = o.last
+	}
+	t.messages += o.messages
+	t.bytes += o.bytes
+	for a, n := range o.byRcpt {
+		t.byRcpt[a] += n
+	}
+}
+
 // take returns what the sink accepted so far and starts a new tally.
 func (s *sink) take() tally {
 	s.mu.Lock()

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +34,7 @@ type twilioTally struct {
 	passed    int       // let through to the server's own checks (accepted unless invalid)
 	first     time.Time // first and last request let through
 	last      time.Time
+	perSecond []int // requests let through in each second from first
 }
 
 func startTwilio(seed uint64) *twilioFake {
@@ -70,6 +73,11 @@ func (f *twilioFake) decide(n int, to string) (status, code int, retryAfter stri
 		}
 		t.last = now
 		t.passed++
+		sec := int(now.Sub(t.first) / time.Second)
+		for len(t.perSecond) <= sec {
+			t.perSecond = append(t.perSecond, 0)
+		}
+		t.perSecond[sec]++
 	case http.StatusTooManyRequests:
 		t.throttled++
 	default:
@@ -82,7 +90,23 @@ func (f *twilioFake) decide(n int, to string) (status, code int, retryAfter stri
 func (f *twilioFake) tally() twilioTally {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.counts
+	t := f.counts
+	t.perSecond = append([]int(nil), t.perSecond...)
+	return t
+}
+
+// timeline is the rate in each span of the seconds from the first request
+// let through, "200 201 150 ..." per second.
+func (t twilioTally) timeline(span int) string {
+	var parts []string
+	for i := 0; i < len(t.perSecond); i += span {
+		n := 0
+		for _, c := range t.perSecond[i:min(i+span, len(t.perSecond))] {
+			n += c
+		}
+		parts = append(parts, strconv.Itoa(n/span))
+	}
+	return strings.Join(parts, " ")
 }
 
 func (f *twilioFake) stop() { f.h.cleanup() }
