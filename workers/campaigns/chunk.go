@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/shopworks/backoffice/jobs"
 )
 
@@ -74,6 +75,7 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 	if err == nil || errors.Is(err, errRunCancelled) {
 		return e.chunkDone(ctx, a, c.lease.token)
 	}
+	err = c.progressHold(err)
 	if rerr := c.lease.release(context.WithoutCancel(ctx)); rerr != nil {
 		e.cfg.Logger.Warn("campaign chunk: release slot", "campaign", a.Campaign, "run", a.Run, "chunk", a.Chunk, "error", rerr)
 	}
@@ -94,16 +96,35 @@ func (e *Engine) chunkDone(ctx context.Context, a jobs.CampaignChunkArgs, token 
 	return nil
 }
 
+// progressRetry is when a chunk that settled recipients before a
+// transient failure runs again.
+const progressRetry = 5 * time.Second
+
+// progressHold turns a transient failure of an attempt that settled at
+// least one recipient into a hold: the chunk comes back soon and the
+// attempt does not spend its retry budget, so a provider that fails now
+// and then never exhausts the retries of a chunk that makes progress (and
+// strands its recipients). Only attempts that settled nobody count.
+func (c *chunk) progressHold(err error) error {
+	var h *HoldError
+	if c.settled == 0 || errors.As(err, &h) || errors.Is(err, asynq.SkipRetry) {
+		return err
+	}
+	return hold(progressRetry, "transient failure after %d recipients settled: %v", c.settled, err)
+}
+
 // chunk is one chunk being sent.
 type chunk struct {
-	e      *Engine
-	args   jobs.CampaignChunkArgs
-	info   runInfo
-	rk     runKeys
-	lease  *lease
-	rows   map[string]string // file audience: recipient id -> stored row
-	quiet  time.Time         // earliest end of a quiet-hours hold, zero if none
-	events []string          // recipients whose timeline event was written, to drop from noevent
+	e       *Engine
+	args    jobs.CampaignChunkArgs
+	info    runInfo
+	rk      runKeys
+	lease   *lease
+	rows    map[string]string // file audience: recipient id -> stored row
+	quiet   time.Time         // earliest end of a quiet-hours hold, zero if none
+	events  []string          // recipients whose timeline event was written, to drop from noevent
+	settled int               // recipients this attempt moved to sent, failed or skipped
+	retried int               // in-process retries of transient send failures
 }
 
 func (c *chunk) busy(b *slotBusy, err error) error {

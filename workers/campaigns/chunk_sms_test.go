@@ -81,8 +81,13 @@ func TestSMSCampaignThroughTwilioFaults(t *testing.T) {
 		}
 		return isHoldOrTransient(err)
 	})
-	if holds != 1 || transient != 2 {
-		t.Errorf("%d holds, %d transient failures; want 1 (429) and 2 (503, 500)", holds, transient)
+	// The chunk retries the 429 (after its Retry-After of 1s), the 503 and
+	// the 500 in-process: no chunk attempt ends early.
+	if holds != 0 || transient != 0 {
+		t.Errorf("%d holds, %d transient failures; want none: transient failures are retried in-process", holds, transient)
+	}
+	if extra := srv.Requests() - srv.Count(); extra != 4 {
+		t.Errorf("%d requests not accepted, want 4 (429, 503, 500, and the opted-out number)", extra)
 	}
 	var got []string
 	for _, m := range srv.Messages() {
@@ -182,5 +187,60 @@ func TestInDoubtSMSIsNotSentAgain(t *testing.T) {
 	}
 	if led := b.ledger(t, "doubt", "r1"); !strings.HasPrefix(led["d"], "failed|in_doubt|") {
 		t.Errorf("ledger = %v, want failed in_doubt", led)
+	}
+}
+
+// A provider that keeps failing for one recipient ends the chunk's attempt
+// after sendAttempts tries. An attempt that settled recipients before comes
+// back as a hold (no retry budget spent); one that settled nobody is an
+// ordinary transient failure. Nobody is sent twice and nobody is lost.
+func TestSMSChunkTransientFailuresAndRetryBudget(t *testing.T) {
+	t.Parallel()
+	failFrom := map[int]bool{}
+	for n := 2; n < 2+sendAttempts; n++ {
+		failFrom[n] = true // the second recipient's every attempt
+	}
+	for n := 2 + sendAttempts; n < 2+2*sendAttempts; n++ {
+		failFrom[n] = true // and every attempt of the next chunk attempt's first send
+	}
+	srv, withSMS := withTwilio(t, twiliotest.Options{
+		Fail: func(n int, _ string) (int, int, string) {
+			if failFrom[n] {
+				return 500, 20500, ""
+			}
+			return 0, 0, ""
+		},
+	})
+	b := setup(t, withSMS)
+	ctx := t.Context()
+	var want []string
+	for i := range 3 { // one chunk of 3
+		c := customers.Customer{ID: fmt.Sprintf("t%d", i), Phone: fmt.Sprintf("+42190511000%d", i), Language: "en", Tags: []string{"sms"}}
+		want = append(want, c.Phone)
+		b.addCustomers(t, c)
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(smsCampaign("budget", jobs.Audience{Tags: []string{"sms"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	errs := b.runChunks(t, "budget", "r1")
+	var h *HoldError
+	if err := errs[0]; !errors.As(err, &h) || !strings.Contains(h.Reason, "after 1 recipients settled") {
+		t.Fatalf("first attempt = %v, want a hold after 1 recipient settled", err)
+	}
+	errs = b.runChunks(t, "budget", "r1")
+	if err := errs[0]; err == nil || errors.As(err, &h) || sms.IsPermanent(err) {
+		t.Fatalf("second attempt = %v, want a transient failure that spends the retry budget (nobody settled)", err)
+	}
+	b.runUntilDone(t, "budget", "r1", 2, nil)
+	var got []string
+	for _, m := range srv.Messages() {
+		got = append(got, m.To)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recipients (-want +got):\n%s", diff)
+	}
+	if st := b.status(t, "budget", "r1"); st.Counts.Sent != 3 || st.State != StateFinished {
+		t.Errorf("status = %+v, want 3 sent and finished", st)
 	}
 }

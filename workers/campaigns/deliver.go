@@ -104,9 +104,7 @@ func (c *chunk) quietOrExpired(r recipient) (skip, held bool) {
 // deliver sends msg to r (whose entry is now "sending") and records the
 // outcome.
 func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
-	sendCtx, cancel := context.WithTimeout(ctx, c.e.cfg.SlotLease/3)
-	ref, err := c.e.sendMessage(sendCtx, msg)
-	cancel()
+	ref, err := c.sendWithRetries(ctx, msg)
 	def := c.info.def
 	if err != nil && c.e.isPermanent(def.Channel, err) {
 		code, text := failure(err)
@@ -135,6 +133,42 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 	return c.addEvent(ctx, r, ref, msg.summary())
 }
 
+// sendAttempts is how many times a chunk tries one message in-process when
+// the provider fails transiently (SMTP 4xx, network, Twilio 429/5xx) before
+// it gives the chunk back to the queue. A few percent of transient failures
+// are normal at volume; ending the chunk on each would stall the run.
+const sendAttempts = 4
+
+// sendWithRetries sends msg, retrying a transient failure after the wait
+// the provider asks for (Retry-After) or 250ms, 500ms, 1s, as long as that
+// wait is at most MaxRateWait. Each retry takes its turn under the
+// campaign's rate like any send, and renews the chunk's slot. The entry
+// stays "sending" meanwhile; the last error is returned.
+func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, error) {
+	def := c.info.def
+	for attempt := 1; ; attempt++ {
+		sendCtx, cancel := context.WithTimeout(ctx, c.e.cfg.SlotLease/3)
+		ref, err := c.e.sendMessage(sendCtx, msg)
+		cancel()
+		if err == nil || attempt == sendAttempts || ctx.Err() != nil || c.e.isPermanent(def.Channel, err) {
+			return ref, err
+		}
+		wait := 250 * time.Millisecond << (attempt - 1)
+		if d, limited := providerLimit(err); limited {
+			wait = d
+		}
+		if wait > c.e.cfg.MaxRateWait || sleepCtx(ctx, wait) != nil {
+			return ref, err
+		}
+		if busy, lerr := c.lease.renew(ctx); lerr != nil || busy != nil {
+			return ref, err
+		}
+		if w, terr := c.e.throttle.take(ctx, def.Name, def.RatePerSecond); terr != nil || w > 0 {
+			return ref, err
+		}
+	}
+}
+
 // recordSent moves r's entry to sent, trying a few times: the message has
 // left, and an entry left in "sending" would be in doubt after a retry.
 func (c *chunk) recordSent(ctx context.Context, r recipient, ref string) error {
@@ -142,6 +176,7 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref string) error {
 	var err error
 	for attempt, wait := 0, 50*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
 		if _, err = c.e.store.transition(ctx, c.args.Campaign, c.args.Run, r.id, t); err == nil {
+			c.settled++
 			return nil
 		}
 		if sleepCtx(ctx, wait) != nil {
@@ -157,6 +192,9 @@ func (c *chunk) move(ctx context.Context, id string, t transition) error {
 	res, err := c.e.store.transition(ctx, c.args.Campaign, c.args.Run, id, t)
 	if err != nil {
 		return err
+	}
+	if res.moved {
+		c.settled++
 	}
 	if res.paused {
 		c.e.cfg.Logger.Warn("campaign run paused: error ratio", "campaign", c.args.Campaign, "run", c.args.Run)
