@@ -96,6 +96,11 @@ func (e *Engine) chunkDone(ctx context.Context, a jobs.CampaignChunkArgs, token 
 	return nil
 }
 
+// runFullPoll is the longest a chunk waits before it looks again for a
+// free slot of its run: a slot frees whenever a chunk ends, and a run whose
+// next chunks wait longer than that sends nothing meanwhile.
+const runFullPoll = 5 * time.Second
+
 // progressRetry is when a chunk that settled recipients before a
 // transient failure runs again.
 const progressRetry = 5 * time.Second
@@ -124,7 +129,8 @@ type chunk struct {
 	quiet   time.Time         // earliest end of a quiet-hours hold, zero if none
 	events  []string          // recipients whose timeline event was written, to drop from noevent
 	settled int               // recipients this attempt moved to sent, failed or skipped
-	retried int               // in-process retries of transient send failures
+	later   []deferred        // recipients the provider asked to try later, in order
+	tries   map[string]int    // provider rate limits met per recipient in this attempt
 }
 
 func (c *chunk) busy(b *slotBusy, err error) error {
@@ -134,9 +140,9 @@ func (c *chunk) busy(b *slotBusy, err error) error {
 	wait := b.until.Sub(c.e.cfg.Now())
 	if b.why == "run" {
 		// a slot frees when a chunk ends: about a chunk's worth of sends at
-		// this chunk's share of the rate, but look again within a minute
+		// this chunk's share of the rate, but look again within runFullPoll
 		share := c.info.def.RatePerSecond / float64(c.lease.slots)
-		wait = min(time.Duration(float64(c.e.cfg.ChunkSize)/share*float64(time.Second)), time.Minute)
+		wait = min(time.Duration(float64(c.e.cfg.ChunkSize)/share*float64(time.Second)), runFullPoll)
 	}
 	return hold(wait, "%s", map[string]string{"run": "all in-flight slots of the run are taken", "chunk": "another worker is sending this chunk"}[b.why])
 }
@@ -163,15 +169,63 @@ func (c *chunk) send(ctx context.Context) error {
 		if busy, err := c.lease.renew(ctx); err != nil || busy != nil {
 			return c.busy(busy, err)
 		}
-		if err := c.one(ctx, en); err != nil {
+		if err := c.oneOrDefer(ctx, en); err != nil {
 			return err
 		}
 		if len(c.events) >= 64 {
 			c.flushEvents(ctx)
 		}
 	}
+	if err := c.sendDeferred(ctx); err != nil {
+		return err
+	}
 	if !c.quiet.IsZero() {
 		return hold(c.quiet.Sub(c.e.cfg.Now()), "sms quiet hours")
+	}
+	return nil
+}
+
+// oneOrDefer handles one recipient; one the provider rate-limited is put
+// aside to be tried again after the provider's wait, at most sendAttempts
+// times in all, while the chunk goes on with the others.
+func (c *chunk) oneOrDefer(ctx context.Context, en Entry) error {
+	err := c.one(ctx, en)
+	var later *laterError
+	if !errors.As(err, &later) {
+		return err
+	}
+	if c.tries == nil {
+		c.tries = map[string]int{}
+	}
+	c.tries[en.Recipient]++
+	if c.tries[en.Recipient] >= sendAttempts {
+		return hold(later.after, "provider rate limit: %s", oneLine(later.err.Error()))
+	}
+	en.State = EntryPending
+	c.later = append(c.later, deferred{entry: en, due: c.e.cfg.Now().Add(later.after)})
+	return nil
+}
+
+// sendDeferred tries the recipients put aside, each when its wait is over.
+// A wait longer than MaxRateWait holds the chunk instead.
+func (c *chunk) sendDeferred(ctx context.Context) error {
+	for len(c.later) > 0 {
+		d := c.later[0]
+		c.later = c.later[1:]
+		if wait := d.due.Sub(c.e.cfg.Now()); wait > 0 {
+			if wait > c.e.cfg.MaxRateWait {
+				return hold(wait, "provider rate limit")
+			}
+			if err := sleepCtx(ctx, wait); err != nil {
+				return err
+			}
+		}
+		if busy, err := c.lease.renew(ctx); err != nil || busy != nil {
+			return c.busy(busy, err)
+		}
+		if err := c.oneOrDefer(ctx, d.entry); err != nil {
+			return err
+		}
 	}
 	return nil
 }

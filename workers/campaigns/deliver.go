@@ -117,7 +117,7 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 			c.e.cfg.Logger.Warn("campaign chunk: return recipient to pending", "campaign", def.Name, "run", c.args.Run, "recipient", r.id, "error", perr)
 		}
 		if wait, limited := providerLimit(err); limited {
-			return hold(wait, "provider rate limit: %s", oneLine(err.Error()))
+			return &laterError{after: wait, err: err}
 		}
 		return fmt.Errorf("campaign %s run %s: recipient %s: %w", def.Name, c.args.Run, r.id, err)
 	}
@@ -139,9 +139,10 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 // are normal at volume; ending the chunk on each would stall the run.
 const sendAttempts = 4
 
-// sendWithRetries sends msg, retrying a transient failure after the wait
-// the provider asks for (Retry-After) or 250ms, 500ms, 1s, as long as that
-// wait is at most MaxRateWait. Each retry takes its turn under the
+// sendWithRetries sends msg, retrying a transient failure after 250ms,
+// 500ms, 1s, as long as that wait is at most MaxRateWait. A provider's rate
+// limit (Twilio 429) is returned at once: the chunk defers that recipient
+// by the provider's Retry-After and sends to the others meanwhile. Each retry takes its turn under the
 // campaign's rate like any send, and renews the chunk's slot. The entry
 // stays "sending" meanwhile; the last error is returned.
 func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, error) {
@@ -153,10 +154,10 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 		if err == nil || attempt == sendAttempts || ctx.Err() != nil || c.e.isPermanent(def.Channel, err) {
 			return ref, err
 		}
-		wait := 250 * time.Millisecond << (attempt - 1)
-		if d, limited := providerLimit(err); limited {
-			wait = d
+		if _, limited := providerLimit(err); limited {
+			return ref, err // deferred by the chunk: it goes on with others meanwhile
 		}
+		wait := 250 * time.Millisecond << (attempt - 1)
 		if wait > c.e.cfg.MaxRateWait || sleepCtx(ctx, wait) != nil {
 			return ref, err
 		}
@@ -217,4 +218,20 @@ func oneLine(s string) string {
 		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// laterError is a provider rate limit (Twilio 429) on one recipient, whose
+// entry is back to pending: the chunk tries it again after the wait.
+type laterError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *laterError) Error() string { return e.err.Error() }
+func (e *laterError) Unwrap() error { return e.err }
+
+// deferred is a recipient the provider asked the chunk to try later.
+type deferred struct {
+	entry Entry
+	due   time.Time
 }
