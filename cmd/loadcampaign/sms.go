@@ -180,7 +180,11 @@ func (c smsCampaign) run(ctx context.Context, p429, p500 float64) (smsRun, error
 	r.check = checkDeliveries(o.smsRecipients, phoneNumber, byTo, ledger, r.timedOut)
 	fmt.Fprintf(c.out, "  %s after %v: %.1f/s between the first and the last accepted (%.1f/s with the limiter's burst of one second's worth); Twilio: %s\n",
 		progress(st), r.elapsed.Round(time.Millisecond), r.achieved(), burstRate(o.smsRecipients, o.smsRate), r.check)
-	fmt.Fprintf(c.out, "  accepted per second, 5-second averages: %s\n", r.twilio.timeline(5))
+	span := 5 // seconds per average: at most about 40 of them
+	for len(r.twilio.perSecond) > 40*span {
+		span *= 2
+	}
+	fmt.Fprintf(c.out, "  accepted per second, %d-second averages: %s\n", span, r.twilio.timeline(span))
 	if r.twilio.passed != r.accepted {
 		fmt.Fprintf(c.out, "  warning: %d requests passed the injected failures but %d were accepted: the rate counts the former\n", r.twilio.passed, r.accepted)
 	}
