@@ -24,6 +24,10 @@ import (
 	"github.com/shopworks/backoffice/workers/customers"
 )
 
+// delayedTaskCheck is how often the workers move due scheduled and retried
+// tasks back to their queue.
+const delayedTaskCheck = time.Second
+
 // redisPingTimeout bounds the start-up check that Redis answers.
 const redisPingTimeout = 10 * time.Second
 
@@ -136,7 +140,11 @@ func (d *daemon) newWorkers(reg prometheus.Registerer) (*asynq.Server, *asynq.Se
 		LogLevel:        logging.AsynqLevel(d.cfg.LogLevel),
 		ShutdownTimeout: d.cfg.ShutdownTimeout,
 		RetryDelayFunc:  workers.RetryDelay,
-		IsFailure:       workers.IsFailure,
+		// Held chunks (rate limit, full run, provider's Retry-After) wait in
+		// asynq's retry set for seconds; asynq's default of looking every
+		// 5s would leave a campaign idle for most of that.
+		DelayedTaskCheckInterval: delayedTaskCheck,
+		IsFailure:                workers.IsFailure,
 		HealthCheckFunc: func(err error) {
 			if err != nil {
 				d.log.Warn("redis health check failed", "error", err)
