@@ -82,7 +82,7 @@ func (m cpuMeter) sample() (cpuUse, error) {
 	if err != nil {
 		return cpuUse{}, err
 	}
-	r, err := cpuOf(m.l.redis.Process.Pid)
+	r, err := cpuOf(m.l.redisPID())
 	if err != nil {
 		return cpuUse{}, err
 	}
