@@ -140,11 +140,12 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 const sendAttempts = 4
 
 // sendWithRetries sends msg, retrying a transient failure after 250ms,
-// 500ms, 1s, as long as that wait is at most MaxRateWait. A provider's rate
-// limit (Twilio 429) is returned at once: the chunk defers that recipient
-// by the provider's Retry-After and sends to the others meanwhile. Each retry takes its turn under the
-// campaign's rate like any send, and renews the chunk's slot. The entry
-// stays "sending" meanwhile; the last error is returned.
+// 500ms, 1s, as long as that wait is at most MaxRateWait. Each retry takes
+// its turn under the campaign's rate like any send, and renews the chunk's
+// slot; the entry stays "sending" meanwhile. A provider's rate limit
+// (Twilio 429) is returned at once: the chunk defers that recipient by the
+// provider's Retry-After and sends to the others meanwhile. The last error
+// is returned.
 func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, error) {
 	def := c.info.def
 	for attempt := 1; ; attempt++ {
