@@ -139,7 +139,7 @@ func (e *Engine) dryRunOne(ctx context.Context, d *dryRun, c candidate) error {
 		rep.Samples[lang] = o.summary()
 	}
 	if o.sms != nil {
-		rep.SMS.add(lang, o.sms.Body, !sampled)
+		rep.SMS.add(lang, o.segments, !sampled)
 	}
 	return nil
 }

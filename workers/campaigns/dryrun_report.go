@@ -60,15 +60,15 @@ type SMSSample struct {
 	Chars    int    `json:"chars"` // septets for GSM-7, UTF-16 code units for UCS-2
 }
 
-// add counts one rendered message of template language lang; sample says
-// it is the language's sample.
-func (s *SMSReport) add(lang, body string, sample bool) {
-	enc, segments, chars := templates.Segments(body)
-	s.Encodings[enc]++
-	s.SegmentsTotal += int64(segments)
-	s.SegmentsMax = max(s.SegmentsMax, segments)
+// add counts one message of template language lang as rendered (m
+// carries the segments the template set counted); sample says it is the
+// language's sample.
+func (s *SMSReport) add(lang string, m templates.SMS, sample bool) {
+	s.Encodings[m.Encoding]++
+	s.SegmentsTotal += int64(m.Segments)
+	s.SegmentsMax = max(s.SegmentsMax, m.Segments)
 	if sample {
-		s.Samples[lang] = SMSSample{Encoding: enc, Segments: segments, Chars: chars}
+		s.Samples[lang] = SMSSample{Encoding: m.Encoding, Segments: m.Segments, Chars: m.Chars}
 	}
 }
 

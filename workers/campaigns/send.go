@@ -20,6 +20,9 @@ type outgoing struct {
 	mail     *email.Message
 	sms      *sms.Message
 	language string // the template language used
+	// segments is how an SMS goes out (encoding, segments, characters),
+	// as the template set counted it when it rendered the body.
+	segments templates.SMS
 }
 
 // summary is what the customer's timeline shows of the message.
@@ -55,7 +58,7 @@ func (e *Engine) render(def jobs.Campaign, run string, r recipient) (outgoing, e
 		if err != nil {
 			return outgoing{}, err
 		}
-		return outgoing{language: m.Lang, sms: &sms.Message{To: r.phone, Body: m.Body, StatusCallback: e.cfg.SMSStatusCallback,
+		return outgoing{language: m.Lang, segments: m, sms: &sms.Message{To: r.phone, Body: m.Body, StatusCallback: e.cfg.SMSStatusCallback,
 			Ref: def.Name + "/" + run + "/" + r.id}}, nil
 	}
 	m, err := e.cfg.Templates.RenderEmail(def.Template, r.language, d)
