@@ -93,9 +93,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 	}()
 	reg := newRegistry()
 	d.workers, d.mux = d.newWorkers(reg)
-	if d.schedules, err = d.newScheduler(); err != nil {
-		return nil, err
-	}
+	d.schedules = d.newScheduler()
 	if d.http, err = d.newHTTP(reg); err != nil {
 		return nil, err
 	}

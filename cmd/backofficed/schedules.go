@@ -21,7 +21,7 @@ type scheduler struct {
 
 // newScheduler builds the scheduler; start starts it. Campaign entries are
 // checked against the templates the daemon sends with.
-func (d *daemon) newScheduler() (*scheduler, error) {
+func (d *daemon) newScheduler() *scheduler {
 	runner := schedules.NewRunner(schedules.RunnerOptions{
 		Dir:       d.cfg.SchedulesDir,
 		Options:   schedules.Options{HasTemplate: d.delivery.templates.Has},
@@ -30,7 +30,7 @@ func (d *daemon) newScheduler() (*scheduler, error) {
 		KeyPrefix: d.cfg.KeyPrefix,
 		Logger:    d.log,
 	})
-	return &scheduler{Runner: runner, log: d.log}, nil
+	return &scheduler{Runner: runner, log: d.log}
 }
 
 // start loads the schedule files (an invalid one stops the start, naming
