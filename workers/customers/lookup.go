@@ -149,3 +149,98 @@ func (s *Store) contactCreatedEvent(ctx context.Context, c Customer, e164, sourc
 		Text: "contact created from " + e164, Key: "contact.created"})
 	return err
 }
+
+// GetMany returns the customers ids in at most one round trip, in order;
+// found[i] is false for one that does not exist (or is no valid id).
+// Campaign chunks resolve their recipients a batch at a time with it.
+func (s *Store) GetMany(ctx context.Context, ids []string) (cs []Customer, found []bool, err error) {
+	cs, found = make([]Customer, len(ids)), make([]bool, len(ids))
+	var keys []string
+	var at []int // index in ids of each key
+	for i, id := range ids {
+		if ValidID(id) {
+			keys = append(keys, s.keys.record(id))
+			at = append(at, i)
+		}
+	}
+	if len(keys) == 0 {
+		return cs, found, nil
+	}
+	vals, ok, err := s.getMany(ctx, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read customers: %w", err)
+	}
+	for k, i := range at {
+		if !ok[k] {
+			continue
+		}
+		r, err := decodeRecord(ids[i], vals[k])
+		if err != nil {
+			return nil, nil, err
+		}
+		cs[i], found[i] = r.Customer, true
+	}
+	return cs, found, nil
+}
+
+// ByEmails is ByEmail for many addresses in two round trips; found[i] is
+// false when no customer has emails[i] (or it is empty).
+func (s *Store) ByEmails(ctx context.Context, emails []string) (cs []Customer, found []bool, err error) {
+	keys := make([]string, len(emails))
+	for i, e := range emails {
+		keys[i] = emailKey(strings.TrimSpace(e))
+	}
+	return s.byIndexMany(ctx, s.keys.emailIndex(), keys, func(i int, c Customer) bool { return emailKey(c.Email) == keys[i] })
+}
+
+// ByPhones is ByPhone for many numbers in two round trips; found[i] is
+// false when no customer has phones[i] or it is no valid number.
+func (s *Store) ByPhones(ctx context.Context, phones []string) (cs []Customer, found []bool, err error) {
+	keys := make([]string, len(phones))
+	for i, p := range phones {
+		if e164, err := s.NormalizePhone(p); err == nil {
+			keys[i] = e164
+		}
+	}
+	return s.byIndexMany(ctx, s.keys.phoneIndex(), keys, func(i int, c Customer) bool { return c.Phone == keys[i] })
+}
+
+// byIndexMany is byIndex for many fields ("" finds nothing): one HMGET of
+// the index, one pipeline of records.
+func (s *Store) byIndexMany(ctx context.Context, index string, fields []string, holds func(i int, c Customer) bool) ([]Customer, []bool, error) {
+	cs, found := make([]Customer, len(fields)), make([]bool, len(fields))
+	var asked []string
+	var at []int
+	for i, f := range fields {
+		if f != "" {
+			asked = append(asked, f)
+			at = append(at, i)
+		}
+	}
+	if len(asked) == 0 {
+		return cs, found, nil
+	}
+	claims, err := s.rdb.HMGet(ctx, index, asked...).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read customer index: %w", err)
+	}
+	var owners []string
+	var ownerAt []int
+	for k, v := range claims {
+		if str, ok := v.(string); ok {
+			owner, _ := parseClaim(str)
+			owners = append(owners, owner)
+			ownerAt = append(ownerAt, at[k])
+		}
+	}
+	got, ok, err := s.GetMany(ctx, owners)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range ownerAt {
+		if ok[k] && holds(i, got[k]) {
+			cs[i], found[i] = got[k], true
+		}
+	}
+	return cs, found, nil
+}

@@ -3,6 +3,7 @@ package customers
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +306,42 @@ func mustUpsert(t *testing.T, s *Store, c Customer) UpsertResult {
 		t.Fatalf("Upsert(%s): %v", c.ID, err)
 	}
 	return res
+}
+
+// The batch lookups campaign chunks use answer like their one-at-a-time
+// counterparts, in order, for found, missing, invalid and stale entries.
+func TestBatchLookups(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	mustUpsert(t, b.store, Customer{ID: "c-1", Email: "jana@example.sk", Phone: "+421905111111"})
+	mustUpsert(t, b.store, Customer{ID: "c-2", Email: "petr@example.cz", Phone: "+420601222333"})
+	// a stale index entry (left by a crash) pointing at a record that does
+	// not hold the address any more is no match
+	b.rdb.HSet(ctx, "bo:idx:email", "ghost@example.sk", "c-1|1|x")
+
+	cs, found, err := b.store.GetMany(ctx, []string{"c-2", "nobody", "not an id!", "c-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found[0] || cs[0].Email != "petr@example.cz" || found[1] || found[2] || !found[3] || cs[3].ID != "c-1" {
+		t.Errorf("GetMany = %+v, found %v", cs, found)
+	}
+	cs, found, err = b.store.ByEmails(ctx, []string{"JANA@example.sk", "", "ghost@example.sk", "x@example.sk", " petr@example.cz "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, false, false, true}; !slices.Equal(found, want) || cs[0].ID != "c-1" || cs[4].ID != "c-2" {
+		t.Errorf("ByEmails found %v (want %v), ids %q %q", found, want, cs[0].ID, cs[4].ID)
+	}
+	cs, found, err = b.store.ByPhones(ctx, []string{"0905 111 111", "not a number", "+420601222333", "+421905999999"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false}; !slices.Equal(found, want) || cs[0].ID != "c-1" || cs[2].ID != "c-2" {
+		t.Errorf("ByPhones found %v (want %v), ids %q %q", found, want, cs[0].ID, cs[2].ID)
+	}
+	if cs, found, err := b.store.GetMany(ctx, nil); err != nil || len(cs) != 0 || len(found) != 0 {
+		t.Errorf("GetMany(nil) = %v, %v, %v", cs, found, err)
+	}
 }
