@@ -93,6 +93,8 @@ func (d *daemon) newDelivery() (dl *delivery, err error) {
 		MailFrom:          cfg.MailFrom,
 		PhoneRegion:       cfg.PhoneRegion,
 		DataDir:           cfg.DataDir,
+		LocalChunks:       cfg.CampaignChunks(),
+		Waker:             d.inspector,
 		SMSStatusCallback: smsStatusCallback(cfg.PublicURL, cfg.TwilioEnabled()),
 		Logger:            d.log,
 	})

@@ -62,6 +62,12 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 	case StatePaused:
 		return hold(e.cfg.PausePoll, "run paused")
 	}
+	select {
+	case e.local <- struct{}{}:
+		defer func() { <-e.local }()
+	default:
+		return hold(runFullPoll, "this daemon already sends %d chunks (LocalChunks)", cap(e.local))
+	}
 	c := &chunk{e: e, args: a, info: info, rk: e.store.keys.run(a.Campaign, a.Run)}
 	c.lease = &lease{
 		store: e.store, rk: c.rk, chunk: a.Chunk, token: NewRunID(e.cfg.Now()), ttl: e.cfg.SlotLease,
@@ -85,15 +91,36 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 // chunkDone records the chunk as done; the last one finishes the run.
 func (e *Engine) chunkDone(ctx context.Context, a jobs.CampaignChunkArgs, token string) error {
 	rk := e.store.keys.run(a.Campaign, a.Run)
-	state, err := chunkDoneScript.Run(ctx, e.store.rdb, []string{rk.run, rk.done, rk.slots, rk.owners},
-		a.Chunk, e.store.nowMS(), token).Text()
+	res, err := chunkDoneScript.Run(ctx, e.store.rdb, []string{rk.run, rk.done, rk.slots, rk.owners},
+		a.Chunk, e.store.nowMS(), token).Slice()
 	if err != nil {
 		return fmt.Errorf("campaign %s run %s: chunk %d: record done: %w", a.Campaign, a.Run, a.Chunk, noRun(err))
 	}
-	if State(state) == StateFinished {
+	if State(fmt.Sprint(res[0])) == StateFinished {
 		e.cfg.Logger.Info("campaign run finished", "campaign", a.Campaign, "run", a.Run)
 	}
+	if next, _ := res[1].(int64); next >= 0 && token != "" {
+		e.wake(jobs.CampaignChunkArgs{Campaign: a.Campaign, Run: a.Run, Chunk: int(next)})
+	}
 	return nil
+}
+
+// wake runs chunk a now if it waits in the queue (held for a slot of its
+// run, or for the daemon's chunk limit): a finished chunk's slot does not
+// stay idle until the waiting chunk looks again. Best effort: a chunk not
+// found waiting keeps its own schedule.
+func (e *Engine) wake(a jobs.CampaignChunkArgs) {
+	if e.cfg.Waker == nil {
+		return
+	}
+	id := a.TaskID()
+	info, err := e.cfg.Waker.GetTaskInfo(jobs.QueueCampaigns, id)
+	if err != nil || (info.State != asynq.TaskStateRetry && info.State != asynq.TaskStateScheduled) {
+		return
+	}
+	if err := e.cfg.Waker.RunTask(jobs.QueueCampaigns, id); err != nil {
+		e.cfg.Logger.Debug("campaign chunk: wake the next chunk", "task_id", id, "error", err)
+	}
 }
 
 // runFullPoll is the longest a chunk waits before it looks again for a
@@ -147,7 +174,11 @@ func (c *chunk) busy(b *slotBusy, err error) error {
 	return hold(wait, "%s", map[string]string{"run": "all in-flight slots of the run are taken", "chunk": "another worker is sending this chunk"}[b.why])
 }
 
-// send walks the chunk's recipients.
+// resolveBatch is how many recipients a chunk resolves (and renders) at a
+// time: their customer records come in one or two round trips.
+const resolveBatch = 50
+
+// send walks the chunk's recipients a batch at a time.
 func (c *chunk) send(ctx context.Context) error {
 	ids, rows, err := c.e.store.chunkRecipients(ctx, c.args.Campaign, c.args.Run, c.args.Chunk)
 	if err != nil {
@@ -162,16 +193,21 @@ func (c *chunk) send(ctx context.Context) error {
 		return err
 	}
 	defer c.flushEvents(context.WithoutCancel(ctx))
+	var todo []Entry
 	for _, en := range entries {
-		if en.State != EntryPending && en.State != EntrySending {
-			continue
+		if en.State == EntryPending || en.State == EntrySending {
+			todo = append(todo, en)
 		}
+	}
+	for len(todo) > 0 {
+		n := min(resolveBatch, len(todo))
 		if busy, err := c.lease.renew(ctx); err != nil || busy != nil {
 			return c.busy(busy, err)
 		}
-		if err := c.oneOrDefer(ctx, en); err != nil {
+		if err := c.sendBatch(ctx, todo[:n], false); err != nil {
 			return err
 		}
+		todo = todo[n:]
 		if len(c.events) >= 64 {
 			c.flushEvents(ctx)
 		}
@@ -185,11 +221,12 @@ func (c *chunk) send(ctx context.Context) error {
 	return nil
 }
 
-// oneOrDefer handles one recipient; one the provider rate-limited is put
-// aside to be tried again after the provider's wait, at most sendAttempts
-// times in all, while the chunk goes on with the others.
-func (c *chunk) oneOrDefer(ctx context.Context, en Entry) error {
-	err := c.one(ctx, en)
+// deliverOrDefer sends to one claimed recipient; one the provider
+// rate-limited is put aside to be tried again after the provider's wait,
+// at most sendAttempts times in all, while the chunk goes on with the
+// others.
+func (c *chunk) deliverOrDefer(ctx context.Context, p ready) error {
+	err := c.deliver(ctx, p.r, p.msg)
 	var later *laterError
 	if !errors.As(err, &later) {
 		return err
@@ -197,6 +234,7 @@ func (c *chunk) oneOrDefer(ctx context.Context, en Entry) error {
 	if c.tries == nil {
 		c.tries = map[string]int{}
 	}
+	en := p.entry
 	c.tries[en.Recipient]++
 	if c.tries[en.Recipient] >= sendAttempts {
 		return hold(later.after, "provider rate limit: %s", oneLine(later.err.Error()))
@@ -206,8 +244,10 @@ func (c *chunk) oneOrDefer(ctx context.Context, en Entry) error {
 	return nil
 }
 
-// sendDeferred tries the recipients put aside, each when its wait is over.
-// A wait longer than MaxRateWait holds the chunk instead.
+// sendDeferred tries the recipients put aside, each when its wait is over
+// and without taking another turn under the campaign's rate: the provider
+// refused the message, so its turn is still unused. A wait longer than
+// MaxRateWait holds the chunk instead.
 func (c *chunk) sendDeferred(ctx context.Context) error {
 	for len(c.later) > 0 {
 		d := c.later[0]
@@ -223,7 +263,7 @@ func (c *chunk) sendDeferred(ctx context.Context) error {
 		if busy, err := c.lease.renew(ctx); err != nil || busy != nil {
 			return c.busy(busy, err)
 		}
-		if err := c.oneOrDefer(ctx, d.entry); err != nil {
+		if err := c.sendBatch(ctx, []Entry{d.entry}, true); err != nil {
 			return err
 		}
 	}
@@ -250,17 +290,25 @@ func (c *chunk) catchUpEvents(ctx context.Context, entries []Entry) error {
 	if err != nil {
 		return fmt.Errorf("campaign %s run %s: chunk %d: read missing events: %w", c.args.Campaign, c.args.Run, c.args.Chunk, err)
 	}
+	var need, refs []string
 	for i, m := range missing {
-		if !m {
-			continue
+		if m {
+			need = append(need, sent[i].Recipient)
+			refs = append(refs, sent[i].Detail)
 		}
-		r, _, err := c.resolve(ctx, sent[i].Recipient)
+	}
+	for len(need) > 0 {
+		n := min(resolveBatch, len(need))
+		rs, _, err := c.e.resolveMany(ctx, c.info.def.Channel, c.info.def.Audience.File != "", need[:n], c.rows)
 		if err != nil {
-			return err
+			return fmt.Errorf("campaign %s run %s: %w", c.args.Campaign, c.args.Run, err)
 		}
-		if err := c.addEvent(ctx, r, sent[i].Detail, ""); err != nil {
-			return err
+		for i, r := range rs {
+			if err := c.addEvent(ctx, r, refs[i], ""); err != nil {
+				return err
+			}
 		}
+		need, refs = need[n:], refs[n:]
 	}
 	return nil
 }
@@ -279,33 +327,6 @@ func (c *chunk) flushEvents(ctx context.Context) {
 		return
 	}
 	c.events = c.events[:0]
-}
-
-// resolve loads the recipient with ledger key id as they are now; the
-// second result is a skip reason when the recipient is gone.
-func (c *chunk) resolve(ctx context.Context, id string) (recipient, string, error) {
-	channel := c.info.def.Channel
-	// a retry-failed run keeps its parent's frozen definition, so a file
-	// audience still names its file and its chunks carry the rows
-	if c.info.def.Audience.File == "" {
-		r, found, err := c.e.customerRecipient(ctx, channel, id)
-		if err != nil {
-			return recipient{}, "", fmt.Errorf("campaign %s run %s: recipient %s: %w", c.args.Campaign, c.args.Run, id, err)
-		}
-		if !found {
-			return recipient{id: id}, ReasonNotFound, nil
-		}
-		return r, "", nil
-	}
-	data, ok := c.rows[id]
-	if !ok {
-		return recipient{}, "", permanent(fmt.Errorf("campaign %s run %s: recipient %s: the chunk has no stored row for it", c.args.Campaign, c.args.Run, id))
-	}
-	r, err := c.e.resolveFile(ctx, channel, id, data)
-	if err != nil {
-		return recipient{}, "", fmt.Errorf("campaign %s run %s: %w", c.args.Campaign, c.args.Run, err)
-	}
-	return r, "", nil
 }
 
 // chunkRecipients returns the recipient ids of chunk n in order and, for a

@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/customers"
@@ -449,5 +453,169 @@ func TestSameChunkTwiceAtOnceSendsOnce(t *testing.T) {
 	}
 	if len(seen) != 40 {
 		t.Errorf("%d recipients got mail, want 40", len(seen))
+	}
+}
+
+// A chunk claims a batch of recipients ("sending") before it sends to
+// them; when a transient failure outlasts the in-process retries, the
+// recipients claimed but not yet sent to go back to pending, and the next
+// attempt sends each of them exactly once.
+func TestStoppedChunkGivesClaimedRecipientsBack(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{Reject: func(rcpt string, attempt int) *smtp.SMTPError {
+		if strings.HasPrefix(rcpt, "stuck") && attempt <= sendAttempts {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	}})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 50 })
+	ctx := t.Context()
+	ids := []string{"stuck"}
+	for i := range 20 {
+		ids = append(ids, fmt.Sprintf("ok%02d", i))
+	}
+	for _, id := range ids {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
+	}
+	camp := emailCampaign("stops", jobs.Audience{Tags: []string{"n"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "stops", Run: "r1", Chunk: 0})
+	if err == nil {
+		t.Fatal("HandleChunk = nil, want the chunk stopped by the recipient the server keeps refusing")
+	}
+	led := b.ledger(t, "stops", "r1")
+	states := map[string]int{}
+	for id, v := range led {
+		state, _, _ := strings.Cut(v, "|")
+		states[state]++
+		if state == "sent" && id == "stuck" {
+			t.Errorf("stuck is sent after 451s only")
+		}
+	}
+	if states["sending"] != 0 || !strings.HasPrefix(led["stuck"], "pending|") || states["sent"] != srv.Count() {
+		t.Fatalf("after the stopped attempt: states %v, stuck %q, %d accepted; want nothing left sending", states, led["stuck"], srv.Count())
+	}
+	// everyone from stuck on was claimed with it and given back
+	order, _, err := b.engine.store.chunkRecipients(ctx, "stops", "r1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(order) - slices.Index(order, "stuck"); states["pending"] != want {
+		t.Errorf("%d pending after the stop, want %d (stuck and everyone after it in %q)", states["pending"], want, order)
+	}
+	st := b.status(t, "stops", "r1")
+	if st.Counts.Sent+st.Counts.Pending != int64(len(ids)) || st.Counts.Sending != 0 {
+		t.Errorf("counts %+v do not add up to %d recipients", st.Counts, len(ids))
+	}
+	b.runUntilDone(t, "stops", "r1", 3, nil)
+	if got := srv.Count(); got != len(ids) {
+		t.Errorf("%d messages accepted, want %d (each once)", got, len(ids))
+	}
+	if st := b.status(t, "stops", "r1"); st.Counts.Sent != int64(len(ids)) || st.State != StateFinished {
+		t.Errorf("status after the retry = %+v", st)
+	}
+}
+
+// A daemon sends at most LocalChunks chunks at once: another chunk is held
+// in the queue instead of taking a worker the daemon's other jobs need.
+func TestLocalChunksLimitHoldsTheNextChunk(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv, withMail := withSMTP(t, smtptest.Options{Reject: func(string, int) *smtp.SMTPError {
+		first := false
+		once.Do(func() { first = true })
+		if first { // the first send waits until the test has tried the other chunk
+			close(entered)
+			<-release
+		}
+		return nil
+	}})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1; c.LocalChunks = 1 })
+	ctx := t.Context()
+	for _, id := range []string{"a1", "a2"} {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("local", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		first <- b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "local", Run: "r1", Chunk: 0})
+	}()
+	<-entered
+	err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "local", Run: "r1", Chunk: 1})
+	var h *HoldError
+	if !errors.As(err, &h) || !strings.Contains(h.Reason, "LocalChunks") {
+		t.Errorf("second chunk while the first sends = %v, want a hold for LocalChunks", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first chunk = %v", err)
+	}
+	if err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "local", Run: "r1", Chunk: 1}); err != nil {
+		t.Fatalf("second chunk after the first = %v", err)
+	}
+	if srv.Count() != 2 {
+		t.Errorf("%d messages, want 2", srv.Count())
+	}
+}
+
+// A chunk that is done wakes the next chunk of its run waiting in the
+// queue for a slot, instead of leaving the slot idle until that chunk
+// looks again.
+func TestDoneChunkWakesTheNextWaitingChunk(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1; c.MaxChunksInFlight = 1 })
+	ctx := t.Context()
+	for _, id := range []string{"w1", "w2", "w3"} {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("wake", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	chunk := func(n int) jobs.CampaignChunkArgs {
+		return jobs.CampaignChunkArgs{Campaign: "wake", Run: "r1", Chunk: n}
+	}
+	state := func(n int) asynq.TaskState {
+		info, err := b.inspector.GetTaskInfo(jobs.QueueCampaigns, chunk(n).TaskID())
+		if err != nil {
+			t.Fatalf("chunk %d: %v", n, err)
+		}
+		return info.State
+	}
+	// chunks 1 and 2 wait in the queue for an hour, as held chunks do
+	for _, n := range []int{1, 2} {
+		if err := b.inspector.DeleteTask(jobs.QueueCampaigns, chunk(n).TaskID()); err != nil {
+			t.Fatal(err)
+		}
+		task, err := jobs.NewTask(chunk(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.client.Enqueue(task, asynq.ProcessIn(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.engine.HandleChunk(ctx, chunk(0)); err != nil {
+		t.Fatal(err)
+	}
+	if s1, s2 := state(1), state(2); s1 != asynq.TaskStatePending || s2 != asynq.TaskStateScheduled {
+		t.Fatalf("after chunk 0: chunk 1 %v, chunk 2 %v; want chunk 1 woken (pending), chunk 2 still scheduled", s1, s2)
+	}
+	if err := b.engine.HandleChunk(ctx, chunk(1)); err != nil {
+		t.Fatal(err)
+	}
+	if s2 := state(2); s2 != asynq.TaskStatePending {
+		t.Fatalf("after chunk 1: chunk 2 %v, want woken", s2)
+	}
+	if err := b.engine.HandleChunk(ctx, chunk(2)); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "wake", "r1"); st.State != StateFinished || srv.Count() != 3 {
+		t.Errorf("run %s with %d messages, want finished with 3", st.State, srv.Count())
 	}
 }

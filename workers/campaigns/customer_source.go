@@ -18,6 +18,11 @@ type CustomerSource interface {
 	// ByEmail and ByPhone find the customer with that address.
 	ByEmail(ctx context.Context, email string) (customers.Customer, error)
 	ByPhone(ctx context.Context, phone string) (customers.Customer, error)
+	// GetMany, ByEmails and ByPhones are the same for a batch, in order;
+	// found[i] is false for one that does not exist.
+	GetMany(ctx context.Context, ids []string) ([]customers.Customer, []bool, error)
+	ByEmails(ctx context.Context, emails []string) ([]customers.Customer, []bool, error)
+	ByPhones(ctx context.Context, phones []string) ([]customers.Customer, []bool, error)
 	// AddEvent adds a timeline event, once per ev.Key.
 	AddEvent(ctx context.Context, id string, ev customers.Event) (string, bool, error)
 }

@@ -11,58 +11,167 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 )
 
-// one handles one recipient whose entry is pending (or sending, after a
-// crash). It returns nil to go on with the next recipient; a *HoldError,
-// errRunCancelled or a transient error stop the chunk.
-func (c *chunk) one(ctx context.Context, en Entry) error {
-	def := c.info.def
-	if en.State == EntrySending && def.Channel == jobs.ChannelSMS {
-		return c.move(ctx, en.Recipient, transition{from: []EntryState{EntrySending}, to: EntryFailed,
-			detail: "in_doubt|the daemon stopped while sending; not sent again to avoid a duplicate SMS"})
-	}
-	from := []EntryState{EntryPending, EntrySending}
-	r, reason, err := c.resolve(ctx, en.Recipient)
+// ready is a recipient a chunk is about to send to, with the message.
+type ready struct {
+	entry Entry
+	r     recipient
+	msg   outgoing
+}
+
+// sendBatch handles a batch of recipients whose entries are pending (or
+// sending, after a crash): it resolves and renders them, settles those who
+// get nothing, then takes their turns under the campaign's rate and claims
+// them ("sending") as many at a time as the limiter grants, and sends. An
+// SMS is claimed one at a time: one found "sending" after a crash is in
+// doubt and not sent again, so only the one being sent may be "sending".
+// prepaid says the (single) recipient already had its turn: the provider
+// refused it and asked for a later try. It returns nil to go on with the
+// next batch; a *HoldError, errRunCancelled or a transient error stop the
+// chunk, and recipients claimed but not sent to go back to pending.
+func (c *chunk) sendBatch(ctx context.Context, batch []Entry, prepaid bool) error {
+	todo, err := c.prepare(ctx, batch)
 	if err != nil {
 		return err
 	}
-	if reason == "" {
-		reason = skipReason(r, def.Channel)
-	}
-	if reason != "" {
-		return c.move(ctx, en.Recipient, transition{from: from, to: EntrySkipped, detail: reason})
-	}
+	def := c.info.def
+	claimMax := len(todo)
 	if def.Channel == jobs.ChannelSMS {
-		if skip, held := c.quietOrExpired(r); skip || held {
-			if skip {
-				return c.move(ctx, en.Recipient, transition{from: from, to: EntrySkipped, detail: ReasonExpired})
+		claimMax = 1
+	}
+	for len(todo) > 0 {
+		n := min(claimMax, len(todo))
+		if prepaid {
+			n, prepaid = 1, false
+		} else {
+			granted, wait, err := c.e.throttle.takeUpTo(ctx, def.Name, def.RatePerSecond, n)
+			if err != nil {
+				return err
 			}
-			return nil
+			if granted == 0 {
+				return hold(wait, "rate limit of %v/s", def.RatePerSecond)
+			}
+			n = granted
 		}
-	}
-	msg, err := c.e.render(def, c.args.Run, r)
-	if err != nil {
-		return c.move(ctx, en.Recipient, transition{from: from, to: EntryFailed, detail: "template|" + oneLine(err.Error()),
-			maxRatio: def.MaxErrorRatio, minAttempts: c.e.cfg.MinAttempts})
-	}
-	if wait, err := c.e.throttle.take(ctx, def.Name, def.RatePerSecond); err != nil || wait > 0 {
+		claimed, err := c.claim(ctx, todo[:n])
 		if err != nil {
 			return err
 		}
-		return hold(wait, "rate limit of %v/s", def.RatePerSecond)
+		todo = todo[n:]
+		for i, p := range claimed {
+			if err := c.deliverOrDefer(ctx, p); err != nil {
+				c.unclaim(ctx, claimed[i+1:])
+				return err
+			}
+		}
 	}
-	res, err := c.e.store.transition(ctx, c.args.Campaign, c.args.Run, en.Recipient,
-		transition{from: from, to: EntrySending, requireRun: StateRunning})
+	return nil
+}
+
+// prepare resolves and renders a batch. Recipients who get nothing are
+// settled here (skipped with the reason, failed when the template does not
+// render for them, failed as in doubt for an SMS found "sending"); those
+// held by quiet hours are left pending. The rest come back in order.
+func (c *chunk) prepare(ctx context.Context, batch []Entry) ([]ready, error) {
+	def := c.info.def
+	from := []EntryState{EntryPending, EntrySending}
+	live := make([]Entry, 0, len(batch))
+	ids := make([]string, 0, len(batch))
+	for _, en := range batch {
+		if en.State == EntrySending && def.Channel == jobs.ChannelSMS {
+			if err := c.move(ctx, en.Recipient, transition{from: []EntryState{EntrySending}, to: EntryFailed,
+				detail: "in_doubt|the daemon stopped while sending; not sent again to avoid a duplicate SMS"}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		live = append(live, en)
+		ids = append(ids, en.Recipient)
+	}
+	if len(live) == 0 {
+		return nil, nil
+	}
+	rs, reasons, err := c.e.resolveMany(ctx, def.Channel, def.Audience.File != "", ids, c.rows)
+	if err != nil {
+		return nil, fmt.Errorf("campaign %s run %s: %w", c.args.Campaign, c.args.Run, err)
+	}
+	out := make([]ready, 0, len(live))
+	for i, en := range live {
+		r, reason := rs[i], reasons[i]
+		if reason == "" {
+			reason = skipReason(r, def.Channel)
+		}
+		if reason != "" {
+			if err := c.move(ctx, en.Recipient, transition{from: from, to: EntrySkipped, detail: reason}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if def.Channel == jobs.ChannelSMS {
+			if skip, held := c.quietOrExpired(r); skip || held {
+				if skip {
+					if err := c.move(ctx, en.Recipient, transition{from: from, to: EntrySkipped, detail: ReasonExpired}); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+		}
+		msg, err := c.e.render(def, c.args.Run, r)
+		if err != nil {
+			if err := c.move(ctx, en.Recipient, transition{from: from, to: EntryFailed, detail: "template|" + oneLine(err.Error()),
+				maxRatio: def.MaxErrorRatio, minAttempts: c.e.cfg.MinAttempts}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		out = append(out, ready{entry: en, r: r, msg: msg})
+	}
+	return out, nil
+}
+
+// claim moves the entries of todo to "sending", in one script call, if the
+// run is still running, and returns those it moved: another attempt may
+// have settled some meanwhile.
+func (c *chunk) claim(ctx context.Context, todo []ready) ([]ready, error) {
+	ids := make([]string, len(todo))
+	for i, p := range todo {
+		ids[i] = p.entry.Recipient
+	}
+	res, err := c.e.store.transitionMany(ctx, c.args.Campaign, c.args.Run, ids,
+		transition{from: []EntryState{EntryPending, EntrySending}, to: EntrySending, requireRun: StateRunning})
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case res.runState == StateCancelled || res.runState == StateFinished:
-		return errRunCancelled
+		return nil, errRunCancelled
 	case res.runState != "":
-		return hold(c.e.cfg.PausePoll, "run %s", res.runState)
-	case !res.moved:
-		return nil // another attempt settled it
+		return nil, hold(c.e.cfg.PausePoll, "run %s", res.runState)
 	}
-	return c.deliver(ctx, r, msg)
+	claimed := todo[:0:0]
+	for i, p := range todo {
+		if res.moved[i] {
+			claimed = append(claimed, p)
+		}
+	}
+	return claimed, nil
+}
+
+// unclaim gives recipients claimed but not sent to back to pending when the
+// chunk stops before their turn. Should that fail they stay "sending", and
+// the next attempt sends them the e-mail they never got (an SMS is never
+// claimed ahead of its send).
+func (c *chunk) unclaim(ctx context.Context, rest []ready) {
+	if len(rest) == 0 {
+		return
+	}
+	ids := make([]string, len(rest))
+	for i, p := range rest {
+		ids[i] = p.entry.Recipient
+	}
+	if _, err := c.e.store.transitionMany(context.WithoutCancel(ctx), c.args.Campaign, c.args.Run, ids,
+		transition{from: []EntryState{EntrySending}, to: EntryPending}); err != nil {
+		c.e.cfg.Logger.Warn("campaign chunk: return claimed recipients to pending", "campaign", c.args.Campaign, "run", c.args.Run, "recipients", len(ids), "error", err)
+	}
 }
 
 // skipReason says why r gets nothing on channel, or "".
@@ -140,9 +249,10 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 const sendAttempts = 4
 
 // sendWithRetries sends msg, retrying a transient failure after 250ms,
-// 500ms, 1s, as long as that wait is at most MaxRateWait. Each retry takes
-// its turn under the campaign's rate like any send, and renews the chunk's
-// slot; the entry stays "sending" meanwhile. A provider's rate limit
+// 500ms, 1s, as long as that wait is at most MaxRateWait. A retry renews
+// the chunk's slot and uses the message's turn under the campaign's rate
+// (the rate counts messages: the provider took none); the entry stays
+// "sending" meanwhile. A provider's rate limit
 // (Twilio 429) is returned at once: the chunk defers that recipient by the
 // provider's Retry-After and sends to the others meanwhile. The last error
 // is returned.
@@ -163,9 +273,6 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 			return ref, err
 		}
 		if busy, lerr := c.lease.renew(ctx); lerr != nil || busy != nil {
-			return ref, err
-		}
-		if w, terr := c.e.throttle.take(ctx, def.Name, def.RatePerSecond); terr != nil || w > 0 {
 			return ref, err
 		}
 	}

@@ -56,10 +56,13 @@ type Config struct {
 	Redis     redis.UniversalClient // required
 	KeyPrefix string                // prefix of every key, e.g. "bo:"
 	Enqueuer  Enqueuer              // required: enqueues chunk and launch tasks
-	Customers CustomerSource        // required
-	Templates Renderer              // required
-	Mail      MailSender            // required to send e-mail campaigns
-	SMS       SMSSender             // required to send SMS campaigns
+	// Waker, when set (an *asynq.Inspector), runs a chunk waiting for a
+	// slot as soon as another chunk of its run is done.
+	Waker     Waker
+	Customers CustomerSource // required
+	Templates Renderer       // required
+	Mail      MailSender     // required to send e-mail campaigns
+	SMS       SMSSender      // required to send SMS campaigns
 
 	Unsubscribe Unsubscriber // signs the unsubscribe links of e-mails
 	// MailFrom is the From of campaign mail ("Shop <shop@example.sk>"); its
@@ -79,9 +82,16 @@ type Config struct {
 	ChunkSize int // recipients per chunk, default 500
 	// ChunkRate is the sends per second one chunk is expected to manage,
 	// default 20: a run gets ceil(rate_per_second/ChunkRate) chunks in
-	// flight, at most MaxChunksInFlight (default 8).
+	// flight across all daemons, at most MaxChunksInFlight (default 16:
+	// two per connection of the default SMTP pool of 8, so that a
+	// connection does not wait while a chunk does its Redis work).
 	ChunkRate         float64
 	MaxChunksInFlight int
+	// LocalChunks is how many chunks this daemon sends at once, of all
+	// runs (default 16). A chunk beyond it waits in the queue instead of
+	// taking a worker, so that campaigns never occupy every worker of the
+	// daemon and an inbound STOP or a ticket is processed meanwhile.
+	LocalChunks int
 	// MaxRateWait is the longest a chunk waits in-process for the rate
 	// limiter (default 2s); longer waits hold the chunk in the queue.
 	MaxRateWait time.Duration
@@ -115,7 +125,8 @@ func (c *Config) defaults() error {
 	}
 	c.ChunkSize = cmp.Or(c.ChunkSize, 500)
 	c.ChunkRate = cmp.Or(c.ChunkRate, 20)
-	c.MaxChunksInFlight = cmp.Or(c.MaxChunksInFlight, 8)
+	c.MaxChunksInFlight = cmp.Or(c.MaxChunksInFlight, 16)
+	c.LocalChunks = cmp.Or(c.LocalChunks, 16)
 	c.MaxRateWait = cmp.Or(c.MaxRateWait, 2*time.Second)
 	c.PausePoll = cmp.Or(c.PausePoll, 30*time.Second)
 	c.SlotLease = cmp.Or(c.SlotLease, 2*time.Minute)
@@ -130,12 +141,18 @@ func (c *Config) defaults() error {
 	switch {
 	case c.ChunkSize < 1 || c.ChunkSize > 5000:
 		return fmt.Errorf("campaigns: config: ChunkSize must be 1..5000, got %d", c.ChunkSize)
-	case c.ChunkRate < 0 || c.MaxChunksInFlight < 1 || c.MinAttempts < 1:
-		return fmt.Errorf("campaigns: config: ChunkRate, MaxChunksInFlight and MinAttempts must be positive")
+	case c.ChunkRate < 0 || c.MaxChunksInFlight < 1 || c.LocalChunks < 1 || c.MinAttempts < 1:
+		return fmt.Errorf("campaigns: config: ChunkRate, MaxChunksInFlight, LocalChunks and MinAttempts must be positive")
 	case c.MaxRateWait < 0 || c.PausePoll < 0 || c.SlotLease < 3*time.Second || c.SIDTTL < 0:
 		return fmt.Errorf("campaigns: config: durations must be positive, SlotLease at least 3s")
 	}
 	return nil
+}
+
+// Waker runs a waiting task now; *asynq.Inspector is one.
+type Waker interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	RunTask(queue, id string) error
 }
 
 // Engine runs campaigns: it plans launches, sends chunks and serves the
@@ -146,6 +163,7 @@ type Engine struct {
 	throttle throttle
 	domain   string // of Message-IDs
 	zones    zoneCache
+	local    chan struct{} // one token per chunk this daemon is sending (LocalChunks)
 }
 
 // New returns an Engine for cfg.
@@ -153,7 +171,8 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, store: NewStore(cfg.Redis, cfg.KeyPrefix, cfg.Now), domain: "backoffice.invalid"}
+	e := &Engine{cfg: cfg, store: NewStore(cfg.Redis, cfg.KeyPrefix, cfg.Now), domain: "backoffice.invalid",
+		local: make(chan struct{}, cfg.LocalChunks)}
 	e.throttle = throttle{limiter: redis_rate.NewLimiter(cfg.Redis), keys: e.store.keys, maxWait: cfg.MaxRateWait, sleep: sleepCtx}
 	if a, err := mail.ParseAddress(cfg.MailFrom); err == nil {
 		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {

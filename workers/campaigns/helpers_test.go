@@ -73,7 +73,7 @@ func setupOn(t testing.TB, rdb redis.UniversalClient, adjust func(*Config)) *bun
 	}
 	b.customers = customers.New(rdb, "bo:", customers.Options{DefaultRegion: "SK", Now: b.clock.Now})
 	cfg := Config{
-		Redis: rdb, KeyPrefix: "bo:", Enqueuer: b.client, Customers: b.customers, Templates: set,
+		Redis: rdb, KeyPrefix: "bo:", Enqueuer: b.client, Waker: b.inspector, Customers: b.customers, Templates: set,
 		Unsubscribe: Unsubscriber{Secret: []byte("0123456789abcdef0123456789abcdef"), PublicURL: "https://shop.example"},
 		MailFrom:    "Shop <news@shop.example>", PhoneRegion: "SK", DataDir: b.dir,
 		ChunkSize: 3, Now: b.clock.Now, MaxRateWait: 5 * time.Second,

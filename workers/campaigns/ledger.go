@@ -111,6 +111,34 @@ type transitionResult struct {
 }
 
 func (s *Store) transition(ctx context.Context, campaign, run, recipient string, t transition) (transitionResult, error) {
+	res, err := s.applyTransition(ctx, campaign, run, []string{recipient}, t)
+	if err != nil {
+		return transitionResult{}, fmt.Errorf("campaign %s run %s: recipient %s: %s: %w", campaign, run, recipient, t.to, err)
+	}
+	if res.runState != "" {
+		return transitionResult{runState: res.runState}, nil
+	}
+	return transitionResult{moved: res.moved[0], old: res.old[0], paused: res.paused}, nil
+}
+
+// movesResult says what a transition of many recipients did.
+type movesResult struct {
+	runState State        // set when the run was not in the required state: nothing moved
+	paused   bool         // the error ratio paused the run
+	moved    []bool       // per recipient, in order
+	old      []EntryState // state before (moved) or current state (not moved)
+}
+
+// transitionMany applies t to every recipient in one script call.
+func (s *Store) transitionMany(ctx context.Context, campaign, run string, recipients []string, t transition) (movesResult, error) {
+	res, err := s.applyTransition(ctx, campaign, run, recipients, t)
+	if err != nil {
+		return movesResult{}, fmt.Errorf("campaign %s run %s: %d recipients: %s: %w", campaign, run, len(recipients), t.to, err)
+	}
+	return res, nil
+}
+
+func (s *Store) applyTransition(ctx context.Context, campaign, run string, recipients []string, t transition) (movesResult, error) {
 	rk := s.keys.run(campaign, run)
 	now := s.now()
 	from := make([]string, len(t.from))
@@ -121,21 +149,30 @@ func (s *Store) transition(ctx context.Context, campaign, run, recipient string,
 	if t.needEvent {
 		need = "1"
 	}
+	args := make([]any, 0, 8+len(recipients))
+	args = append(args, strings.Join(from, ","), string(t.to), t.detail, now.UnixMilli(), need,
+		strconv.FormatFloat(t.maxRatio, 'f', -1, 64), t.minAttempts, string(t.requireRun))
+	for _, r := range recipients {
+		args = append(args, r)
+	}
 	res, err := transitionScript.Run(ctx, s.rdb,
-		[]string{rk.run, rk.ledger, rk.noevent, rk.sentMinute(now.Unix() / 60)},
-		recipient, strings.Join(from, ","), string(t.to), t.detail, now.UnixMilli(), need,
-		strconv.FormatFloat(t.maxRatio, 'f', -1, 64), t.minAttempts, string(t.requireRun)).Slice()
+		[]string{rk.run, rk.ledger, rk.noevent, rk.sentMinute(now.Unix() / 60)}, args...).Slice()
 	if err != nil {
-		return transitionResult{}, fmt.Errorf("campaign %s run %s: recipient %s: %s: %w", campaign, run, recipient, t.to, noRun(err))
+		return movesResult{}, noRun(err)
 	}
-	switch res[0].(int64) {
-	case 1:
-		return transitionResult{moved: true, old: EntryState(fmt.Sprint(res[1])), paused: res[2].(int64) == 1}, nil
-	case -1:
-		return transitionResult{runState: State(fmt.Sprint(res[1]))}, nil
-	default:
-		return transitionResult{old: EntryState(fmt.Sprint(res[1]))}, nil
+	if res[0].(int64) == -1 {
+		return movesResult{runState: State(fmt.Sprint(res[1]))}, nil
 	}
+	if len(res) != 1+len(recipients) {
+		return movesResult{}, fmt.Errorf("the ledger script answered %d results for %d recipients", len(res)-1, len(recipients))
+	}
+	out := movesResult{paused: res[0].(int64) == 1, moved: make([]bool, len(recipients)), old: make([]EntryState, len(recipients))}
+	for i, v := range res[1:] {
+		str := fmt.Sprint(v)
+		out.moved[i] = strings.HasPrefix(str, "+")
+		out.old[i] = EntryState(str[min(1, len(str)):])
+	}
+	return out, nil
 }
 
 // Entry returns one recipient's ledger entry.

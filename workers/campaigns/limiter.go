@@ -29,22 +29,24 @@ type throttle struct {
 	sleep   func(context.Context, time.Duration) error
 }
 
-// take waits for one send of campaign. When the wait would be longer than
-// maxWait it does not wait and returns how long the caller should hold off.
-func (t throttle) take(ctx context.Context, campaign string, perSecond float64) (time.Duration, error) {
+// takeUpTo waits for the turns of up to n sends of campaign and returns
+// how many it got (at least one), in one round trip when the limit allows
+// them at once: a chunk takes the turns of a batch together. When even one
+// turn is further than maxWait away it returns 0 and the wait instead.
+func (t throttle) takeUpTo(ctx context.Context, campaign string, perSecond float64, n int) (int, time.Duration, error) {
 	for {
-		res, err := t.limiter.Allow(ctx, t.keys.limiter(campaign), rateLimit(perSecond))
+		res, err := t.limiter.AllowAtMost(ctx, t.keys.limiter(campaign), rateLimit(perSecond), n)
 		if err != nil {
-			return 0, fmt.Errorf("campaign %s: rate limiter: %w", campaign, err)
+			return 0, 0, fmt.Errorf("campaign %s: rate limiter: %w", campaign, err)
 		}
 		if res.Allowed > 0 {
-			return 0, nil
+			return res.Allowed, 0, nil
 		}
 		if res.RetryAfter > t.maxWait {
-			return res.RetryAfter, nil
+			return 0, res.RetryAfter, nil
 		}
 		if err := t.sleep(ctx, res.RetryAfter); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 }

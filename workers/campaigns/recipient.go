@@ -47,13 +47,70 @@ func (e *Engine) resolveFile(ctx context.Context, channel, id, data string) (rec
 		return recipient{}, err
 	}
 	if found {
-		r.customerID = c.customerID
-		r.optedOut = c.optedOut
-		r.name = cmp.Or(r.name, c.name)
-		r.language = cmp.Or(r.language, c.language)
-		r.timezone = cmp.Or(r.timezone, c.timezone)
+		r.withCustomer(c)
 	}
 	return r, nil
+}
+
+// resolveMany is what a chunk resolves right before sending to a batch:
+// the recipients with ledger keys ids as they are now, from the customer
+// records (a gone customer comes back with reason ReasonNotFound) or, for
+// a file audience, from the stored rows and the customers with their
+// addresses; a few round trips for the whole batch.
+func (e *Engine) resolveMany(ctx context.Context, channel string, file bool, ids []string, rows map[string]string) ([]recipient, []string, error) {
+	rs, reasons := make([]recipient, len(ids)), make([]string, len(ids))
+	if !file {
+		cs, found, err := e.cfg.Customers.GetMany(ctx, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, id := range ids {
+			if !found[i] {
+				rs[i], reasons[i] = recipient{id: id}, ReasonNotFound
+				continue
+			}
+			rs[i] = fromCustomer(cs[i], channel)
+		}
+		return rs, reasons, nil
+	}
+	addrs := make([]string, len(ids))
+	for i, id := range ids {
+		data, ok := rows[id]
+		if !ok {
+			return nil, nil, permanent(fmt.Errorf("recipient %s: the chunk has no stored row for it", id))
+		}
+		fr, err := decodeRow(id, data)
+		if err != nil {
+			return nil, nil, err
+		}
+		rs[i] = recipient{id: id, name: fr.Name, email: fr.Email, phone: fr.Phone, language: fr.Language, timezone: fr.Timezone, extra: fr.Extra}
+		addrs[i] = rs[i].address(channel)
+	}
+	lookup := e.cfg.Customers.ByEmails
+	if channel == jobs.ChannelSMS {
+		lookup = e.cfg.Customers.ByPhones
+	}
+	cs, found, err := lookup(ctx, addrs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find customers by address: %w", err)
+	}
+	for i := range rs {
+		if found[i] {
+			rs[i].withCustomer(fromCustomer(cs[i], channel))
+		}
+	}
+	return rs, reasons, nil
+}
+
+// withCustomer takes consent and the customer id (for timeline events and
+// unsubscribe links) from c, the customer with r's address, and the fields
+// the row left empty.
+func (r *recipient) withCustomer(c recipient) {
+	r.customerID = c.customerID
+	r.optedOut = c.optedOut
+	r.name = cmp.Or(r.name, c.name)
+	r.language = cmp.Or(r.language, c.language)
+	r.timezone = cmp.Or(r.timezone, c.timezone)
 }
 
 // decodeRow decodes a stored file row.

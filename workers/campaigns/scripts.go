@@ -122,11 +122,14 @@ return {tonumber(redis.call('HGET', run, 'chunks')), state}
 `)
 
 // chunkDoneScript records chunk ARGV[1] as done (once), releases its slot
-// and finishes the run when it was the last one.
+// and finishes the run when it was the last one. While the run goes on it
+// names the next chunk to wake for the freed slot: the first planned chunk
+// from the run's 'wake_from' cursor that is neither done nor held by a
+// worker (at most 64 looked at; the cursor moves past them).
 //
 // KEYS[1] run hash, KEYS[2] done bitmap, KEYS[3] slots zset, KEYS[4] owners hash
 // ARGV[1] chunk number, ARGV[2] now (unix ms), ARGV[3] slot lease token
-// Returns the run state afterwards.
+// Returns {run state afterwards, chunk to wake or -1}.
 var chunkDoneScript = redis.NewScript(finishRun + `
 local run = KEYS[1]
 if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
@@ -137,58 +140,88 @@ if redis.call('HGET', KEYS[4], ARGV[1]) == ARGV[3] then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
 end
-return finish_if_done(run, ARGV[2])
+local state = finish_if_done(run, ARGV[2])
+local wake = -1
+if state == 'running' then
+  local n = tonumber(redis.call('HGET', run, 'wake_from') or '0')
+  local planned = tonumber(redis.call('HGET', run, 'chunks') or '0')
+  local stop = math.min(planned, n + 64)
+  while n < stop do
+    local free = redis.call('GETBIT', KEYS[2], n) == 0 and redis.call('HEXISTS', KEYS[4], n) == 0
+    n = n + 1
+    if free then
+      wake = n - 1
+      break
+    end
+  end
+  redis.call('HSET', run, 'wake_from', n)
+end
+return {state, wake}
 `)
 
-// transitionScript moves one ledger entry between states and keeps the
-// run's counters in step. With ARGV[9] set, the run must be in that state
-// (the check before a send: a paused or cancelled run sends nothing).
+// transitionScript moves ledger entries between states and keeps the
+// run's counters in step: one recipient (a send's outcome) or a batch (a
+// chunk claiming the recipients it is about to send to, or giving them
+// back). With ARGV[8] set, the run must be in that state (the check before
+// a send: a paused or cancelled run sends nothing).
 //
 // KEYS[1] run hash, KEYS[2] ledger, KEYS[3] noevent set, KEYS[4] sent-this-minute counter
-// ARGV[1] recipient id
-// ARGV[2] states the entry may be in, comma-separated ("pending,sending")
-// ARGV[3] new state
-// ARGV[4] detail (message id, "code|text", reason)
-// ARGV[5] now (unix ms)
-// ARGV[6] "1": the recipient still needs its timeline event (added to noevent)
-// ARGV[7] max error ratio (0: never pause), ARGV[8] minimum attempts before it applies
-// ARGV[9] required run state ("" for none)
-// Returns {1, old state, paused (0/1)} when moved; {0, current state} when
-// the entry was not in an allowed state; {-1, run state} when the run was
-// not in the required state.
+// ARGV[1] states an entry may be in, comma-separated ("pending,sending")
+// ARGV[2] new state
+// ARGV[3] detail (message id, "code|text", reason)
+// ARGV[4] now (unix ms)
+// ARGV[5] "1": the recipients still need their timeline event (added to noevent)
+// ARGV[6] max error ratio (0: never pause), ARGV[7] minimum attempts before it applies
+// ARGV[8] required run state ("" for none)
+// ARGV[9..] recipient ids
+// Returns {-1, run state} when the run was not in the required state;
+// otherwise {paused (0/1), r1, r2, ...} where ri is "+" and the old state
+// when recipient i moved, "-" and its current state ("missing" without
+// an entry) when it was in no allowed state.
 var transitionScript = redis.NewScript(`
 local run = KEYS[1]
 local state = redis.call('HGET', run, 'state')
 if not state then return redis.error_reply('NORUN run does not exist') end
-if ARGV[9] ~= '' and state ~= ARGV[9] then return {-1, state} end
-local e = redis.call('HGET', KEYS[2], ARGV[1])
-if not e then return {0, 'missing'} end
-local old = string.match(e, '^[^|]*')
-if not string.find(',' .. ARGV[2] .. ',', ',' .. old .. ',', 1, true) then return {0, old} end
-local to = ARGV[3]
-redis.call('HSET', KEYS[2], ARGV[1], to .. '|' .. ARGV[5] .. '|' .. ARGV[4])
-if old ~= to then
-  redis.call('HINCRBY', run, old, -1)
-  redis.call('HINCRBY', run, to, 1)
+if ARGV[8] ~= '' and state ~= ARGV[8] then return {-1, state} end
+local allowed = ',' .. ARGV[1] .. ','
+local to = ARGV[2]
+local value = to .. '|' .. ARGV[4] .. '|' .. ARGV[3]
+local out = {0}
+local moved = 0
+for i = 9, #ARGV do
+  local id = ARGV[i]
+  local e = redis.call('HGET', KEYS[2], id)
+  local old = 'missing'
+  if e then old = string.match(e, '^[^|]*') end
+  if e and string.find(allowed, ',' .. old .. ',', 1, true) then
+    redis.call('HSET', KEYS[2], id, value)
+    if old ~= to then
+      redis.call('HINCRBY', run, old, -1)
+      redis.call('HINCRBY', run, to, 1)
+    end
+    if ARGV[5] == '1' then redis.call('SADD', KEYS[3], id) end
+    moved = moved + 1
+    out[#out + 1] = '+' .. old
+  else
+    out[#out + 1] = '-' .. old
+  end
 end
-if to == 'sent' then
-  redis.call('INCR', KEYS[4])
+if to == 'sent' and moved > 0 then
+  redis.call('INCRBY', KEYS[4], moved)
   redis.call('EXPIRE', KEYS[4], 180)
 end
-if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
-local paused = 0
-local ratio = tonumber(ARGV[7])
-if to == 'failed' and ratio > 0 and state == 'running' then
+local ratio = tonumber(ARGV[6])
+if to == 'failed' and moved > 0 and ratio > 0 and state == 'running' then
   local c = redis.call('HMGET', run, 'sent', 'delivered', 'undelivered', 'failed')
   local failed = tonumber(c[4])
   local attempts = tonumber(c[1]) + tonumber(c[2]) + tonumber(c[3]) + failed
-  if attempts >= tonumber(ARGV[8]) and failed / attempts > ratio then
+  if attempts >= tonumber(ARGV[7]) and failed / attempts > ratio then
     redis.call('HSET', run, 'state', 'paused', 'reason',
-      string.format('error ratio %d/%d above max_error_ratio %s', failed, attempts, ARGV[7]))
-    paused = 1
+      string.format('error ratio %d/%d above max_error_ratio %s', failed, attempts, ARGV[6]))
+    out[1] = 1
   end
 end
-return {1, old, paused}
+return out
 `)
 
 // setStateScript changes a run's state when it is in one of the allowed

@@ -45,7 +45,8 @@ type Config struct {
 	// (BACKOFFICE_API_TOKENS_FILE, default empty).
 	APITokensFile string
 	// Concurrency is how many tasks this daemon runs at once
-	// (BACKOFFICE_CONCURRENCY, default 10, 1..1000).
+	// (BACKOFFICE_CONCURRENCY, default 20, 1..1000). Campaign chunks take
+	// at most CampaignChunks of them.
 	Concurrency int
 	// LogLevel is the lowest level logged (BACKOFFICE_LOG_LEVEL: debug,
 	// info, warn or error; default info).
@@ -113,6 +114,10 @@ func (c Config) SMTPEnabled() bool { return c.SMTPURL != "" }
 // TwilioEnabled reports whether SMS go to Twilio (else the outbox).
 func (c Config) TwilioEnabled() bool { return c.TwilioAccountSID != "" }
 
+// CampaignChunks is how many campaign chunks this daemon sends at once:
+// its Concurrency less a fifth (at least two) kept for every other job.
+func (c Config) CampaignChunks() int { return max(1, c.Concurrency-max(2, c.Concurrency/5)) }
+
 // OutboxDir is where mail and SMS are written when no relay is configured.
 func (c Config) OutboxDir() string { return filepath.Join(c.DataDir, "outbox") }
 
@@ -135,7 +140,7 @@ func settings() []setting {
 			"template files overriding the embedded ones (empty: embedded only)", func(c *Config) *string { return &c.TemplatesDir }),
 		apiTokens(),
 		apiTokensFile(),
-		integer("BACKOFFICE_CONCURRENCY", "concurrency", "10", concurrencyRange,
+		integer("BACKOFFICE_CONCURRENCY", "concurrency", "20", concurrencyRange,
 			"tasks run at once by this daemon", func(c *Config) *int { return &c.Concurrency }),
 		logLevel(),
 		text("BACKOFFICE_KEY_PREFIX", "key-prefix", "bo:",

@@ -36,7 +36,7 @@ func TestLoadDefaults(t *testing.T) {
 		PublicURL:       "http://127.0.0.1:8080",
 		DataDir:         filepath.Join(wd, "var"),
 		SchedulesDir:    filepath.Join(wd, "schedules"),
-		Concurrency:     10,
+		Concurrency:     20,
 		LogLevel:        slog.LevelInfo,
 		KeyPrefix:       "bo:",
 		PhoneRegion:     "SK",
@@ -109,6 +109,16 @@ func TestLoadEnvAndFlags(t *testing.T) {
 	for _, ch := range checks {
 		if diff := cmp.Diff(ch.want, ch.got); diff != "" {
 			t.Errorf("%s (-want,+got):\n%s", ch.name, diff)
+		}
+	}
+}
+
+// Campaign chunks never take every worker: a fifth, at least two, stay
+// for the daemon's other jobs.
+func TestCampaignChunks(t *testing.T) {
+	for conc, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 10: 8, 20: 16, 100: 80} {
+		if got := (Config{Concurrency: conc}).CampaignChunks(); got != want {
+			t.Errorf("Concurrency %d: CampaignChunks() = %d, want %d", conc, got, want)
 		}
 	}
 }
