@@ -75,13 +75,13 @@ type baselineResult struct {
 
 func (r baselineResult) rate() float64 { return float64(r.sent) / r.elapsed.Seconds() }
 
-// runBaseline sends messages from..from+n-1 straight to the sink with go-mail over
+// runBaseline sends messages from..from+n-1 straight to the sink at addr with go-mail over
 // conns connections, each dialled once and reused
 // (DialToSMTPClientWithContext, SendWithSMTPClient, no NOOP before each
 // message, as the daemon's pool), one goroutine per connection: the
 // ceiling of the campaign's sending.
-func runBaseline(ctx context.Context, s *sink, content mailContent, conns, from, n int) (baselineResult, error) {
-	host, port, _ := net.SplitHostPort(s.Addr)
+func runBaseline(ctx context.Context, addr string, content mailContent, conns, from, n int) (baselineResult, error) {
+	host, port, _ := net.SplitHostPort(addr)
 	portN, _ := strconv.Atoi(port)
 	client, err := gomail.NewClient(host, gomail.WithPort(portN), gomail.WithTLSPolicy(gomail.NoTLS),
 		gomail.WithHELO("loadcampaign.local"), gomail.WithoutNoop(), gomail.WithTimeout(30*time.Second))

@@ -17,9 +17,8 @@ import (
 // emailResult is what the e-mail phase measured: figures (a) and (b).
 type emailResult struct {
 	conns      int
-	base       baselineResult
-	baseCheck  deliveries
-	baseBytes  float64 // average message size at the sink
+	base       ceiling // (a): go-mail in a process of its own, as the daemon is
+	inProcess  ceiling // (a'): go-mail in the sink's process, for reference
 	recipients int
 	elapsed    time.Duration // from the launch request to the run's "finished"
 	planned    time.Duration // from the launch request to the end of planning
@@ -27,38 +26,70 @@ type emailResult struct {
 	check      deliveries
 	bytes      float64 // average message size at the sink
 	redisBytes int64   // used_memory after the run minus before the launch
-	baseCPU    cpuUse  // CPU time of the processes during (a)
-	cpu        cpuUse  // and during (b)
+	cpu        cpuUse  // CPU time of the processes during (b)
+}
+
+// ceiling is one go-mail baseline, summed over its halves.
+type ceiling struct {
+	res    baselineResult
+	cpu    cpuUse        // daemon (idle), redis (idle), this tool (the sink)
+	sender time.Duration // CPU time of the sender process, when it has one
+	tally  tally
+	check  deliveries
+	bytes  float64 // average message size at the sink
+}
+
+// perMessage describes the CPU time of the ceiling's processes per message.
+func (c ceiling) perMessage() string {
+	n := max(1, c.res.sent)
+	if c.sender == 0 {
+		return c.cpu.perMessage(n)
+	}
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	return fmt.Sprintf("%.0f µs (go-mail sender %.0f, sink %.0f, daemon %.0f, redis %.0f)",
+		us(c.cpu.total()+c.sender), us(c.sender), us(c.cpu.tool), us(c.cpu.daemon), us(c.cpu.redis))
+}
+
+// perMessageUS is the ceiling's CPU time per message, in microseconds.
+func (c ceiling) perMessageUS() float64 {
+	return float64((c.cpu.total() + c.sender).Microseconds()) / float64(max(1, c.res.sent))
 }
 
 func (r emailResult) rate() float64 { return float64(r.status.Counts.Sent) / r.elapsed.Seconds() }
 
-// ok reports whether every recipient of both runs got exactly one message
-// and the run sent to all of them.
+// ok reports whether every recipient of every run got exactly one message
+// and the campaign sent to all of them.
 func (r emailResult) ok() bool {
-	return r.baseCheck.ok() && r.check.ok() && r.status.State == campaigns.StateFinished &&
+	return r.base.check.ok() && r.inProcess.check.ok() && r.check.ok() && r.status.State == campaigns.StateFinished &&
 		r.status.Counts.Sent == int64(r.recipients)
 }
 
 func (r emailResult) rows() []row {
-	base := fmt.Sprintf("%.0f msgs/s", r.base.rate())
+	base := fmt.Sprintf("%.0f msgs/s", r.base.res.rate())
+	inProc := fmt.Sprintf("%.0f msgs/s", r.inProcess.res.rate())
 	return []row{
-		{figure: fmt.Sprintf("(a) go-mail -> sink, %d conns, %s msgs", r.conns, count(r.base.sent)),
-			measured: fmt.Sprintf("%s (%d dup, %d lost)", base, r.baseCheck.duplicated, r.baseCheck.lost),
-			result:   check(r.baseCheck.ok() && r.base.errors == 0)},
-		{figure: "(a) CPU per message", measured: r.baseCPU.perMessage(r.base.sent)},
+		{figure: fmt.Sprintf("(a) go-mail process -> sink, %d conns, %s msgs", r.conns, count(r.base.res.sent)),
+			measured: fmt.Sprintf("%s (%d dup, %d lost)", base, r.base.check.duplicated, r.base.check.lost),
+			result:   check(r.base.check.ok() && r.base.res.errors == 0)},
+		{figure: "(a) CPU per message", measured: r.base.perMessage()},
+		{figure: fmt.Sprintf("(a') go-mail in the sink's process, %s msgs", count(r.inProcess.res.sent)),
+			measured: fmt.Sprintf("%s (%d dup, %d lost)", inProc, r.inProcess.check.duplicated, r.inProcess.check.lost),
+			result:   check(r.inProcess.check.ok() && r.inProcess.res.errors == 0)},
+		{figure: "(a') CPU per message", measured: r.inProcess.perMessage()},
 		{figure: fmt.Sprintf("(b) campaign %s recipients, launch -> finished", count(r.recipients)),
 			measured: fmt.Sprintf("%.0f msgs/s (%s)", r.rate(), secs(r.elapsed)), baseline: base,
-			ratio: ratio(r.rate(), r.base.rate()), target: fmt.Sprintf(">= %.2f", targetEmailRatio),
-			result: verdict(r.rate() >= targetEmailRatio*r.base.rate())},
+			ratio: ratio(r.rate(), r.base.res.rate()), target: fmt.Sprintf(">= %.2f", targetEmailRatio),
+			result: verdict(r.rate() >= targetEmailRatio*r.base.res.rate())},
+		{figure: "(b) vs (a') (no process boundary)", measured: fmt.Sprintf("%.0f msgs/s", r.rate()), baseline: inProc,
+			ratio: ratio(r.rate(), r.inProcess.res.rate())},
 		{figure: "(b) CPU per message", measured: r.cpu.perMessage(r.recipients),
-			baseline: fmt.Sprintf("%.0f µs", perMessageUS(r.baseCPU, r.base.sent)),
-			ratio:    ratio(perMessageUS(r.cpu, r.recipients), perMessageUS(r.baseCPU, r.base.sent))},
+			baseline: fmt.Sprintf("%.0f µs", r.base.perMessageUS()),
+			ratio:    ratio(perMessageUS(r.cpu, r.recipients), r.base.perMessageUS())},
 		{figure: "(b) sink: one message per recipient", measured: fmt.Sprintf("%s msgs, %d dup, %d lost, %d extra",
 			count(r.check.messages), r.check.duplicated, r.check.lost, r.check.extra),
 			target: "exactly " + count(r.recipients), result: check(r.ok())},
 		{figure: "(b) message size at the sink", measured: fmt.Sprintf("%.0f B", r.bytes),
-			baseline: fmt.Sprintf("%.0f B", r.baseBytes), ratio: ratio(r.bytes, r.baseBytes)},
+			baseline: fmt.Sprintf("%.0f B", r.base.bytes), ratio: ratio(r.bytes, r.base.bytes)},
 		{figure: "(b) Redis memory per recipient after sending", measured: fmt.Sprintf("%.0f B", float64(r.redisBytes)/float64(r.recipients))},
 	}
 }
@@ -93,13 +124,16 @@ func runEmail(ctx context.Context, o options, out io.Writer) (res emailResult, e
 	if err != nil {
 		return res, err
 	}
-	// (a) runs in two halves, before and after (b), so that a change of
-	// the machine's load during the phase weighs on both figures alike.
+	// (a) and (a') run in two halves, before and after (b), so that a
+	// change of the machine's load during the phase weighs on every figure
+	// alike.
 	meter := cpuMeter{l: l}
 	half := o.baselineMessages / 2
-	baseTally := tally{byRcpt: map[string]int{}}
-	if err := res.baseline(ctx, s, content, meter, 0, half, &baseTally, out); err != nil {
-		return res, err
+	res.base.tally, res.inProcess.tally = tally{byRcpt: map[string]int{}}, tally{byRcpt: map[string]int{}}
+	for _, c := range []*ceiling{&res.base, &res.inProcess} {
+		if err := c.run(ctx, s, content, meter, res.conns, 0, half, c == &res.base, out); err != nil {
+			return res, err
+		}
 	}
 	target, err := redisconn.Parse(l.redisURL)
 	if err != nil {
@@ -114,20 +148,30 @@ func runEmail(ctx context.Context, o options, out io.Writer) (res emailResult, e
 	res.check = checkDeliveries(o.emailRecipients, emailAddress, t.byRcpt, nil, false)
 	res.bytes = float64(t.bytes) / float64(max(1, t.messages))
 	fmt.Fprintf(out, "  sink: %s\n", res.check)
-	if err := res.baseline(ctx, s, content, meter, half, o.baselineMessages-half, &baseTally, out); err != nil {
-		return res, err
+	for _, c := range []*ceiling{&res.base, &res.inProcess} {
+		if err := c.run(ctx, s, content, meter, res.conns, half, o.baselineMessages-half, c == &res.base, out); err != nil {
+			return res, err
+		}
+		c.check = checkDeliveries(o.baselineMessages, emailAddress, c.tally.byRcpt, nil, false)
+		c.bytes = float64(c.tally.bytes) / float64(max(1, c.tally.messages))
+		fmt.Fprintf(out, "%s in all: %d sent in %v: %.0f msgs/s, %d errors; sink: %s\n  CPU per message: %s\n",
+			c.label(c == &res.base), c.res.sent, c.res.elapsed.Round(time.Millisecond), c.res.rate(), c.res.errors, c.check, c.perMessage())
 	}
-	res.baseCheck = checkDeliveries(o.baselineMessages, emailAddress, baseTally.byRcpt, nil, false)
-	res.baseBytes = float64(baseTally.bytes) / float64(max(1, baseTally.messages))
-	fmt.Fprintf(out, "(a) in all: %d sent in %v: %.0f msgs/s, %d errors; sink: %s\n  CPU per message: %s\n",
-		res.base.sent, res.base.elapsed.Round(time.Millisecond), res.base.rate(), res.base.errors, res.baseCheck,
-		res.baseCPU.perMessage(res.base.sent))
 	return res, nil
 }
 
-// baseline runs one part of (a), messages from..from+n-1, adds its
-// figures to r and what the sink got to acc.
-func (r *emailResult) baseline(ctx context.Context, s *sink, content mailContent, meter cpuMeter, from, n int, acc *tally, out io.Writer) error {
+// label names a ceiling in the output.
+func (c *ceiling) label(process bool) string {
+	if process {
+		return "(a) go-mail process"
+	}
+	return "(a') go-mail in this process"
+}
+
+// run sends one half of a ceiling, messages from..from+n-1, in a sender
+// process of its own (process) or from this process, next to the sink, and
+// adds its figures and what the sink got.
+func (c *ceiling) run(ctx context.Context, s *sink, content mailContent, meter cpuMeter, conns, from, n int, process bool, out io.Writer) error {
 	if n == 0 {
 		return nil
 	}
@@ -135,8 +179,14 @@ func (r *emailResult) baseline(ctx context.Context, s *sink, content mailContent
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "(a) go-mail straight to the sink: messages %d..%d over %d connections\n", from, from+n-1, r.conns)
-	b, err := runBaseline(ctx, s, content, r.conns, from, n)
+	fmt.Fprintf(out, "%s straight to the sink: messages %d..%d over %d connections\n", c.label(process), from, from+n-1, conns)
+	var b baselineResult
+	var sender time.Duration
+	if process {
+		b, sender, err = runSenderProcess(ctx, s.Addr, content, conns, from, n)
+	} else {
+		b, err = runBaseline(ctx, s.Addr, content, conns, from, n)
+	}
 	if err != nil {
 		return err
 	}
@@ -144,9 +194,10 @@ func (r *emailResult) baseline(ctx context.Context, s *sink, content mailContent
 	if err != nil {
 		return err
 	}
-	r.base.sent, r.base.errors, r.base.elapsed = r.base.sent+b.sent, r.base.errors+b.errors, r.base.elapsed+b.elapsed
-	r.baseCPU = cpuUse{daemon: r.baseCPU.daemon + cpu.daemon, redis: r.baseCPU.redis + cpu.redis, tool: r.baseCPU.tool + cpu.tool}
-	acc.add(s.take())
+	c.res.sent, c.res.errors, c.res.elapsed = c.res.sent+b.sent, c.res.errors+b.errors, c.res.elapsed+b.elapsed
+	c.cpu = cpuUse{daemon: c.cpu.daemon + cpu.daemon, redis: c.cpu.redis + cpu.redis, tool: c.cpu.tool + cpu.tool}
+	c.sender += sender
+	c.tally.add(s.take())
 	fmt.Fprintf(out, "  %d sent in %v: %.0f msgs/s, %d errors\n", b.sent, b.elapsed.Round(time.Millisecond), b.rate(), b.errors)
 	return nil
 }

@@ -3,12 +3,14 @@
 // noisy, so ratios mean more than absolute numbers):
 //
 //   - email: go-mail sending straight to an in-process SMTP sink over N
-//     connections (the ceiling; half before and half after the campaign),
-//     and a campaign of the same message to -email-recipients addresses
-//     through backofficed (BACKOFFICE_SMTP_POOL=N) into the same sink, from
-//     the launch to the run's state "finished"; afterwards every recipient
-//     must have got exactly one message. The CPU time of the daemon, its
-//     redis-server and this process is reported per message for both.
+//     connections from a process of its own, as the daemon is (the ceiling
+//     (a); half before and half after the campaign), the same from this
+//     process next to the sink for reference (a'), and a campaign of the
+//     same message to -email-recipients addresses through backofficed
+//     (BACKOFFICE_SMTP_POOL=N) into the same sink, from the launch to the
+//     run's state "finished" (b); afterwards every recipient must have got
+//     exactly one message. The CPU time of the sender or daemon, its
+//     redis-server and this process (the sink) is reported per message.
 //   - plan: the launch of a -plan-recipients audience, the run paused as soon
 //     as it exists so that only planning runs: time until every chunk is
 //     planned, the daemon's peak RSS, and Redis memory per recipient, against
@@ -96,8 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "smaller runs: 10,000 mails, 100,000 planned, 6,000 SMS cut after 2m (flags given explicitly win)")
 	fs.BoolVar(&o.aof, "aof", true, "run redis-server with AOF (appendfsync everysec), as in production")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directories (logs, AOF) after a successful run")
-	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections: BACKOFFICE_SMTP_POOL and the baseline's (1..64); 8 = the engine's chunks in flight per run")
-	fs.IntVar(&o.concurrency, "concurrency", 10, "BACKOFFICE_CONCURRENCY of the daemon (1..1000)")
+	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections: BACKOFFICE_SMTP_POOL and the baseline's (1..64); 8 = the daemon's default")
+	fs.IntVar(&o.concurrency, "concurrency", 20, "BACKOFFICE_CONCURRENCY of the daemon (1..1000); 20 = the daemon's default")
 	fs.IntVar(&o.emailRecipients, "email-recipients", 100_000, "recipients of the e-mail campaign (b)")
 	fs.IntVar(&o.baselineMessages, "baseline-messages", 100_000, "messages go-mail sends straight to the sink (a)")
 	fs.Float64Var(&o.emailRate, "email-rate", 10_000, "rate of the e-mail campaign, per second (at most 10000, the engine's limit)")
@@ -180,6 +182,9 @@ func (o options) check(fs *flag.FlagSet) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 2 && os.Args[1] == senderArg {
+		os.Exit(senderMain(ctx, os.Stdin, os.Stdout))
+	}
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
