@@ -304,18 +304,8 @@ func TestDaemonEnv(t *testing.T) {
 	}
 }
 
-func TestProcCPUAndTimeline(t *testing.T) {
+func TestTwilioTimeline(t *testing.T) {
 	t.Parallel()
-	stat := "4242 (back office d) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 12 0 1000 1300000000 9000 18446744073709551615"
-	if got, err := procCPU(stat); err != nil || got != 3*time.Second {
-		t.Errorf("procCPU(utime 250, stime 50 ticks) = %v, %v; want 3s", got, err)
-	}
-	if _, err := procCPU("4242 (short) S 1 2"); err == nil {
-		t.Error("procCPU of a truncated stat: want an error")
-	}
-	if got, err := cpuOf(os.Getpid()); err != nil || got < 0 {
-		t.Errorf("cpuOf(self) = %v, %v", got, err)
-	}
 	tally := twilioTally{perSecond: []int{200, 200, 100, 0, 0, 0, 300}}
 	if got := tally.timeline(2); got != "200 50 0 150" {
 		t.Errorf("timeline(2) = %q, want %q", got, "200 50 0 150")

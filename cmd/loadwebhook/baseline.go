@@ -17,8 +17,8 @@ import (
 // payload of the same size, a task ID each) into a private queue that no
 // worker reads, from concurrency goroutines for d, then deletes the queue.
 // It is the ceiling of the webhook: one enqueue is all the webhook does
-// with Redis.
-func runBaseline(ctx context.Context, rdb redis.UniversalClient, concurrency int, d time.Duration) (stats, error) {
+// with Redis. cpu is the CPU time the processes of meter used meanwhile.
+func runBaseline(ctx context.Context, rdb redis.UniversalClient, concurrency int, d time.Duration, meter cpuMeter) (_ stats, cpu cpuUse, _ error) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	queue := "loadbench-" + randomHex(4)
 	payload := []byte(`{"message_sid":"SM00000000000000000000000000000000","from":"+421905000000","to":"+421233000000",` +
@@ -27,6 +27,7 @@ func runBaseline(ctx context.Context, rdb redis.UniversalClient, concurrency int
 	deadline := time.Now().Add(d)
 	results := make([]stats, concurrency)
 	var wg sync.WaitGroup
+	cpu0 := meter.sample()
 	start := time.Now()
 	for w := range concurrency {
 		wg.Go(func() {
@@ -47,13 +48,14 @@ func runBaseline(ctx context.Context, rdb redis.UniversalClient, concurrency int
 	wg.Wait()
 	var total stats
 	total.elapsed = time.Since(start)
+	cpu = meter.since(cpu0)
 	for _, r := range results {
 		total.merge(r)
 	}
 	if err := asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(queue, true); err != nil {
-		return total, fmt.Errorf("baseline: delete queue %s: %w", queue, err)
+		return total, cpu, fmt.Errorf("baseline: delete queue %s: %w", queue, err)
 	}
-	return total, nil
+	return total, cpu, nil
 }
 
 // randomHex returns n random bytes as hex.

@@ -3,22 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/shopworks/backoffice/workers/sms"
 )
 
 // load is one webhook load run.
 type load struct {
 	url, signURL, token string
+	addr                string // host:port of url, dialled
+	host, requestURI    string // of url, for the request line and Host
 	concurrency         int
 	duration            time.Duration
 	phones              int
@@ -28,7 +26,7 @@ type load struct {
 	run                 string        // random per run: MessageSids never repeat across runs
 	next                atomic.Uint64 // message counter
 	slots               atomic.Int64  // requests scheduled, with rate
-	client              *http.Client
+	meter               cpuMeter
 }
 
 // loadResult is what a load run did.
@@ -38,108 +36,112 @@ type loadResult struct {
 	replays  int               // requests that repeated an earlier one
 	statuses map[int]int       // answers by HTTP status (0: no answer)
 	accepted map[string]string // MessageSid -> sender, of every message answered 200
+	cpu      cpuUse            // over the measured duration
 }
 
-// request is one signed webhook request.
-type request struct {
-	sid, phone string
-	body       string
-	signature  string
-}
-
-func newLoad(o options) *load {
-	tr := &http.Transport{MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency,
-		MaxConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute, DisableCompression: true}
-	return &load{url: o.url, signURL: o.signURL, token: o.token, concurrency: o.concurrency,
-		duration: o.duration, phones: o.phones, replayRatio: o.replayRatio, rate: o.rate, warmup: o.warmup, run: randomHex(7),
-		client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-}
-
-// sid returns the MessageSid of the n-th message: SM, the run, n in hex.
-func (l *load) sid(n uint64) string { return fmt.Sprintf("SM%s%018x", l.run, n) } // 2 + 14 + 18 characters
-
-// phone returns the sender of the n-th message, one of l.phones Slovak
-// mobile numbers +421905000000...
-func (l *load) phone(n uint64) string { return fmt.Sprintf("+421905%06d", n%uint64(l.phones)) }
-
-// newRequest builds and signs the n-th message, with the fields Twilio sends.
-func (l *load) newRequest(n uint64) request {
-	sid, from := l.sid(n), l.phone(n)
-	form := url.Values{
-		"ToCountry": {"SK"}, "ToState": {""}, "SmsMessageSid": {sid}, "NumMedia": {"0"}, "ToCity": {""},
-		"FromZip": {""}, "SmsSid": {sid}, "FromState": {""}, "SmsStatus": {"received"}, "FromCity": {""},
-		"Body": {"Load test message " + strconv.FormatUint(n, 10) + ": is my parcel on its way?"}, "FromCountry": {"SK"},
-		"To": {"+421233000000"}, "ToZip": {""}, "NumSegments": {"1"}, "MessageSid": {sid},
-		"AccountSid": {"AC00000000000000000000000000000000"}, "From": {from}, "ApiVersion": {"2010-04-01"},
+// newLoad prepares a run against o.url, which must be http://.
+func newLoad(o options, meter cpuMeter) (*load, error) {
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return nil, fmt.Errorf("-url: %w", err)
 	}
-	return request{sid: sid, phone: from, body: form.Encode(), signature: sms.Sign(l.token, l.signURL, form)}
+	if u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("-url %q: want http://host[:port]/path (the generator speaks plain HTTP/1.1)", o.url)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return &load{url: o.url, signURL: o.signURL, token: o.token, addr: net.JoinHostPort(u.Hostname(), port),
+		host: u.Host, requestURI: u.RequestURI(), concurrency: o.concurrency, duration: o.duration, phones: o.phones,
+		replayRatio: o.replayRatio, rate: o.rate, warmup: o.warmup, run: randomHex(7), meter: meter}, nil
 }
 
-// run posts requests from l.concurrency goroutines until l.duration is up.
+// worker is what one connection did.
+type worker struct {
+	stats
+	service  []time.Duration // from the moment each request was sent
+	replays  int
+	statuses [1000]int // answers by status (0: no answer)
+	ok       []uint64  // numbers of the messages answered 200, for replays and the check
+}
+
+// runLoad posts requests from l.concurrency connections until l.duration
+// is up.
 func (l *load) runLoad(ctx context.Context) loadResult {
-	type worker struct {
-		stats
-		service  []time.Duration // from the moment each request was sent
-		replays  int
-		statuses map[int]int
-		ok       []uint64 // numbers of the messages answered 200, for replays and the check
-	}
 	start := time.Now()
 	measured := start.Add(l.warmup) // requests due before are sent and checked, not timed
 	deadline := measured.Add(l.duration)
+	cpuStart := make(chan cpuSample, 1)
+	cpuTimer := time.AfterFunc(l.warmup, func() { cpuStart <- l.meter.sample() })
 	workers := make([]worker, l.concurrency)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w := &workers[i]
-		w.statuses = map[int]int{}
 		rng := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				due, ok := l.slot(start, deadline)
-				if !ok {
-					return
-				}
-				replay := len(w.ok) > 0 && rng.Float64() < l.replayRatio
-				var n uint64
-				if replay {
-					n = w.ok[rng.IntN(len(w.ok))]
-					w.replays++
-				} else {
-					n = l.next.Add(1)
-				}
-				req := l.newRequest(n) // the same n gives the same request, signature included
-				sent := time.Now()
-				status := l.post(ctx, req)
-				if !due.Before(measured) {
-					w.lat = append(w.lat, time.Since(due))
-					w.service = append(w.service, time.Since(sent))
-					w.calls++
-				}
-				w.statuses[status]++
-				switch {
-				case status != http.StatusOK:
-					w.errors++
-				case !replay:
-					w.ok = append(w.ok, n)
-				}
-			}
-		})
+		wg.Go(func() { l.work(ctx, &workers[i], rng, start, measured, deadline) })
 	}
 	wg.Wait()
 	res := loadResult{statuses: map[int]int{}, accepted: map[string]string{}}
 	res.elapsed = time.Since(measured)
-	for _, w := range workers {
+	if ctx.Err() == nil { // the timer fired at measured, before deadline
+		res.cpu = l.meter.since(<-cpuStart)
+	} else {
+		cpuTimer.Stop()
+	}
+	for i := range workers {
+		w := &workers[i]
 		res.merge(w.stats)
 		res.service.lat = append(res.service.lat, w.service...)
 		res.replays += w.replays
 		for s, n := range w.statuses {
-			res.statuses[s] += n
+			if n > 0 {
+				res.statuses[s] += n
+			}
 		}
 		for _, n := range w.ok {
 			res.accepted[l.sid(n)] = l.phone(n)
 		}
 	}
 	return res
+}
+
+// work is one connection's loop: build the next request (a new message or,
+// for l.replayRatio of them, one this worker had answered 200), send it,
+// time it.
+func (l *load) work(ctx context.Context, w *worker, rng *rand.Rand, start, measured, deadline time.Time) {
+	conn := newRawConn(l.addr)
+	defer conn.close()
+	b := newRequestBuilder(l, l.requestURI, l.host)
+	for ctx.Err() == nil {
+		due, ok := l.slot(start, deadline)
+		if !ok {
+			return
+		}
+		replay := len(w.ok) > 0 && rng.Float64() < l.replayRatio
+		var n uint64
+		if replay {
+			n = w.ok[rng.IntN(len(w.ok))]
+			w.replays++
+		} else {
+			n = l.next.Add(1)
+		}
+		req := b.build(n)
+		sent := time.Now()
+		status := conn.do(ctx, req)
+		done := time.Now()
+		if !due.Before(measured) {
+			w.lat = append(w.lat, done.Sub(due))
+			w.service = append(w.service, done.Sub(sent))
+			w.calls++
+		}
+		w.statuses[status]++
+		switch {
+		case status != http.StatusOK:
+			w.errors++
+		case !replay:
+			w.ok = append(w.ok, n)
+		}
+	}
 }
 
 // slot waits for the next request's turn and returns when it was due:
@@ -159,22 +161,4 @@ func (l *load) slot(start, deadline time.Time) (due time.Time, ok bool) {
 	}
 	time.Sleep(time.Until(due))
 	return due, true
-}
-
-// post sends one request and returns its status (0 when none came back).
-func (l *load) post(ctx context.Context, r request) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, strings.NewReader(r.body))
-	if err != nil {
-		return 0
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set(sms.SignatureHeader, r.signature)
-	req.Header.Set(sms.IdempotencyHeader, r.sid+"-"+l.run)
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
 }

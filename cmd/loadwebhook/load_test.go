@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -26,8 +25,8 @@ func TestLoadAndCheck(t *testing.T) {
 		signed  int
 		invalid int
 	)
-	var ts *httptest.Server
-	ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var ts *rawServer
+	ts = newRawServer(t, func(w http.ResponseWriter, r *http.Request) {
 		form, err := sms.ReadForm(r.Body, r.Header.Get("Content-Type"), sms.MaxWebhookBody)
 		v := sms.NewValidator(token, ts.URL)
 		if err != nil || !v.Valid(r.URL.Path, r.URL.RawQuery, form, r.Header.Get(sms.SignatureHeader)) {
@@ -49,15 +48,27 @@ func TestLoadAndCheck(t *testing.T) {
 		mu.Lock()
 		signed++
 		mu.Unlock()
-	}))
-	t.Cleanup(ts.Close)
+	})
 
 	o := options{url: ts.URL + "/webhooks/twilio/sms", token: token, concurrency: 4, duration: 300 * time.Millisecond,
 		phones: 7, replayRatio: 0.3}
 	o.signURL = o.url
-	res := newLoad(o).runLoad(t.Context())
+	l, err := newLoad(o, cpuMeter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := l.runLoad(t.Context())
 	if res.errors != 0 || invalid != 0 || res.calls != signed || res.calls == 0 {
 		t.Fatalf("load: %d calls, %d errors; server saw %d valid, %d invalid; want every call valid", res.calls, res.errors, signed, invalid)
+	}
+	if got := ts.conns.Load(); got != int64(o.concurrency) {
+		t.Errorf("load: server saw %d connections for %d calls, want one per worker (%d), kept alive", got, res.calls, o.concurrency)
+	}
+	if res.statuses[http.StatusOK] != res.calls || len(res.statuses) != 1 {
+		t.Errorf("load: statuses %v, want all %d calls answered 200", res.statuses, res.calls)
+	}
+	if res.cpu.local || res.cpu.wall <= 0 || res.cpu.tool <= 0 {
+		t.Errorf("load: cpu %+v, want this tool's CPU over the measured time and nothing else", res.cpu)
 	}
 	if res.replays == 0 || len(res.accepted) != res.calls-res.replays {
 		t.Errorf("load: %d calls, %d replays, %d distinct messages; want replays and one entry per new message",

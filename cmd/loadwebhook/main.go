@@ -6,6 +6,14 @@
 // enqueue loop against the same Redis, the ceiling the webhook is compared
 // with.
 //
+// It sends as wrk does, so that on a small machine it measures the daemon
+// and not itself: each connection is a raw keep-alive HTTP/1.1 connection
+// that gets a whole request in one write, its form and signature built
+// into reused buffers. It reports the CPU time per request of itself, the
+// daemon and redis-server (these two when it started them) and how many
+// cores all processes of the machine kept busy, to show whether the daemon
+// had the machine to itself.
+//
 // Against a running daemon (Twilio auth token T, public URL = the URL
 // called):
 //
@@ -27,6 +35,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -56,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadwebhook", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "url", "", "webhook URL to post to (with -daemon: chosen)")
+	fs.StringVar(&o.url, "url", "", "webhook URL to post to, http:// (with -daemon: chosen)")
 	fs.StringVar(&o.signURL, "sign-url", "", "URL to sign, when the daemon's BACKOFFICE_PUBLIC_URL differs from -url (default -url)")
 	fs.StringVar(&o.token, "token", os.Getenv("BACKOFFICE_TWILIO_AUTH_TOKEN"), "Twilio auth token the daemon checks (default $BACKOFFICE_TWILIO_AUTH_TOKEN)")
 	fs.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "the daemon's Redis, for the check and the baseline (with -daemon: chosen)")
@@ -81,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.daemon == "" && (o.url == "" || o.token == ""):
 		return o, errors.New("-url and -token are required without -daemon")
+	case o.daemon == "" && !strings.HasPrefix(o.url, "http://"):
+		return o, fmt.Errorf("-url %q: want http://host[:port]/path (the generator speaks plain HTTP/1.1)", o.url)
 	case o.concurrency < 1 || o.concurrency > 4096:
 		return o, fmt.Errorf("-concurrency: want 1..4096, got %d", o.concurrency)
 	case o.phones < 1 || o.phones > 900000:
