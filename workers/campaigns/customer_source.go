@@ -23,8 +23,10 @@ type CustomerSource interface {
 	GetMany(ctx context.Context, ids []string) ([]customers.Customer, []bool, error)
 	ByEmails(ctx context.Context, emails []string) ([]customers.Customer, []bool, error)
 	ByPhones(ctx context.Context, phones []string) ([]customers.Customer, []bool, error)
-	// AddEvent adds a timeline event, once per ev.Key.
+	// AddEvent adds a timeline event, once per ev.Key; AddEvents many in
+	// one round trip, with an error per event.
 	AddEvent(ctx context.Context, id string, ev customers.Event) (string, bool, error)
+	AddEvents(ctx context.Context, events []customers.CustomerEvent) ([]error, error)
 }
 
 // customerAudience selects a campaign's audience from the customer records.
@@ -98,6 +100,16 @@ func (c *chunk) addEvent(ctx context.Context, r recipient, ref, text string) err
 	if r.customerID == "" {
 		return nil
 	}
+	if _, _, err := c.e.cfg.Customers.AddEvent(ctx, r.customerID, c.event(r, ref, text)); err != nil && !errors.Is(err, customers.ErrNotFound) {
+		return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, err)
+	}
+	c.events = append(c.events, r.id)
+	return nil
+}
+
+// event is the timeline event of the message sent to r; text is what it
+// shows (the subject or the SMS), "campaign <name>" when unknown.
+func (c *chunk) event(r recipient, ref, text string) customers.Event {
 	kind := "mail.sent"
 	if c.info.def.Channel == jobs.ChannelSMS {
 		kind = "sms.out"
@@ -105,13 +117,8 @@ func (c *chunk) addEvent(ctx context.Context, r recipient, ref, text string) err
 	if text == "" {
 		text = "campaign " + c.args.Campaign
 	}
-	ev := customers.Event{
+	return customers.Event{
 		Channel: c.info.def.Channel, Kind: kind, Ref: ref, Text: text,
 		Key: "campaign:" + c.args.Campaign + ":" + c.args.Run + ":" + r.id,
 	}
-	if _, _, err := c.e.cfg.Customers.AddEvent(ctx, r.customerID, ev); err != nil && !errors.Is(err, customers.ErrNotFound) {
-		return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, err)
-	}
-	c.events = append(c.events, r.id)
-	return nil
 }

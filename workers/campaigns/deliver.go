@@ -236,10 +236,7 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 			c.e.cfg.Logger.Warn("campaign chunk: index sms sid", "campaign", def.Name, "run", c.args.Run, "error", err)
 		}
 	}
-	if err := c.recordSent(context.WithoutCancel(ctx), r, ref); err != nil {
-		return err
-	}
-	return c.addEvent(ctx, r, ref, msg.summary())
+	return c.recordSent(context.WithoutCancel(ctx), r, ref, msg.summary())
 }
 
 // sendAttempts is how many times a chunk tries one message in-process when
@@ -278,21 +275,30 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 	}
 }
 
-// recordSent moves r's entry to sent, trying a few times: the message has
-// left, and an entry left in "sending" would be in doubt after a retry.
-func (c *chunk) recordSent(ctx context.Context, r recipient, ref string) error {
-	t := transition{from: []EntryState{EntrySending}, to: EntrySent, detail: ref, needEvent: r.customerID != ""}
-	var err error
+// recordSent moves r's entry to sent and writes the timeline event, with
+// the messages other chunks record at the same time (the engine's
+// recorder), trying the ledger a few times: the message has left, and an
+// entry left in "sending" would be in doubt after a retry. An event that
+// could not be written stops the chunk; the next attempt catches it up.
+func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) error {
+	rec := &sentRecord{campaign: c.args.Campaign, run: c.args.Run, id: r.id, ref: ref, customer: r.customerID}
+	if r.customerID != "" {
+		rec.event = c.event(r, ref, text)
+	}
+	var res recordResult
 	for attempt, wait := 0, 50*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
-		if _, err = c.e.store.transition(ctx, c.args.Campaign, c.args.Run, r.id, t); err == nil {
+		if res = c.e.rec.record(ctx, rec); res.ledger == nil {
 			c.settled++
+			if res.event != nil {
+				return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, res.event)
+			}
 			return nil
 		}
 		if sleepCtx(ctx, wait) != nil {
 			break
 		}
 	}
-	return err
+	return fmt.Errorf("campaign %s run %s: recipient %s: record sent: %w", c.args.Campaign, c.args.Run, r.id, res.ledger)
 }
 
 // move applies a transition that settles a recipient without sending. A

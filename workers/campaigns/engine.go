@@ -164,6 +164,7 @@ type Engine struct {
 	domain   string // of Message-IDs
 	zones    zoneCache
 	local    chan struct{} // one token per chunk this daemon is sending (LocalChunks)
+	rec      *recorder     // records the sent messages of every chunk, in groups
 }
 
 // New returns an Engine for cfg.
@@ -173,6 +174,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, store: NewStore(cfg.Redis, cfg.KeyPrefix, cfg.Now), domain: "backoffice.invalid",
 		local: make(chan struct{}, cfg.LocalChunks)}
+	e.rec = &recorder{store: e.store, events: cfg.Customers.AddEvents, warn: cfg.Logger.Warn}
 	e.throttle = throttle{limiter: redis_rate.NewLimiter(cfg.Redis), keys: e.store.keys, maxWait: cfg.MaxRateWait, sleep: sleepCtx}
 	if a, err := mail.ParseAddress(cfg.MailFrom); err == nil {
 		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {

@@ -111,7 +111,7 @@ type transitionResult struct {
 }
 
 func (s *Store) transition(ctx context.Context, campaign, run, recipient string, t transition) (transitionResult, error) {
-	res, err := s.applyTransition(ctx, campaign, run, []string{recipient}, t)
+	res, err := s.applyMoves(ctx, campaign, run, []move{{id: recipient, detail: t.detail, needEvent: t.needEvent}}, t)
 	if err != nil {
 		return transitionResult{}, fmt.Errorf("campaign %s run %s: recipient %s: %s: %w", campaign, run, recipient, t.to, err)
 	}
@@ -131,29 +131,41 @@ type movesResult struct {
 
 // transitionMany applies t to every recipient in one script call.
 func (s *Store) transitionMany(ctx context.Context, campaign, run string, recipients []string, t transition) (movesResult, error) {
-	res, err := s.applyTransition(ctx, campaign, run, recipients, t)
+	moves := make([]move, len(recipients))
+	for i, r := range recipients {
+		moves[i] = move{id: r, detail: t.detail, needEvent: t.needEvent}
+	}
+	res, err := s.applyMoves(ctx, campaign, run, moves, t)
 	if err != nil {
 		return movesResult{}, fmt.Errorf("campaign %s run %s: %d recipients: %s: %w", campaign, run, len(recipients), t.to, err)
 	}
 	return res, nil
 }
 
-func (s *Store) applyTransition(ctx context.Context, campaign, run string, recipients []string, t transition) (movesResult, error) {
+// move is one recipient of a transition, with its own detail and event
+// flag (t.detail and t.needEvent are not used).
+type move struct {
+	id, detail string
+	needEvent  bool
+}
+
+// applyMoves runs transitionScript for moves.
+func (s *Store) applyMoves(ctx context.Context, campaign, run string, moves []move, t transition) (movesResult, error) {
 	rk := s.keys.run(campaign, run)
 	now := s.now()
 	from := make([]string, len(t.from))
 	for i, f := range t.from {
 		from[i] = string(f)
 	}
-	need := ""
-	if t.needEvent {
-		need = "1"
-	}
-	args := make([]any, 0, 8+len(recipients))
-	args = append(args, strings.Join(from, ","), string(t.to), t.detail, now.UnixMilli(), need,
+	args := make([]any, 0, 6+3*len(moves))
+	args = append(args, strings.Join(from, ","), string(t.to), now.UnixMilli(),
 		strconv.FormatFloat(t.maxRatio, 'f', -1, 64), t.minAttempts, string(t.requireRun))
-	for _, r := range recipients {
-		args = append(args, r)
+	for _, m := range moves {
+		need := ""
+		if m.needEvent {
+			need = "1"
+		}
+		args = append(args, m.id, m.detail, need)
 	}
 	res, err := transitionScript.Run(ctx, s.rdb,
 		[]string{rk.run, rk.ledger, rk.noevent, rk.sentMinute(now.Unix() / 60)}, args...).Slice()
@@ -163,10 +175,10 @@ func (s *Store) applyTransition(ctx context.Context, campaign, run string, recip
 	if res[0].(int64) == -1 {
 		return movesResult{runState: State(fmt.Sprint(res[1]))}, nil
 	}
-	if len(res) != 1+len(recipients) {
-		return movesResult{}, fmt.Errorf("the ledger script answered %d results for %d recipients", len(res)-1, len(recipients))
+	if len(res) != 1+len(moves) {
+		return movesResult{}, fmt.Errorf("the ledger script answered %d results for %d recipients", len(res)-1, len(moves))
 	}
-	out := movesResult{paused: res[0].(int64) == 1, moved: make([]bool, len(recipients)), old: make([]EntryState, len(recipients))}
+	out := movesResult{paused: res[0].(int64) == 1, moved: make([]bool, len(moves)), old: make([]EntryState, len(moves))}
 	for i, v := range res[1:] {
 		str := fmt.Sprint(v)
 		out.moved[i] = strings.HasPrefix(str, "+")

@@ -160,20 +160,20 @@ return {state, wake}
 `)
 
 // transitionScript moves ledger entries between states and keeps the
-// run's counters in step: one recipient (a send's outcome) or a batch (a
-// chunk claiming the recipients it is about to send to, or giving them
-// back). With ARGV[8] set, the run must be in that state (the check before
-// a send: a paused or cancelled run sends nothing).
+// run's counters in step: one recipient (an outcome), or a batch (a chunk
+// claiming the recipients it is about to send to or giving them back, the
+// messages of several chunks recorded sent together). With ARGV[6] set,
+// the run must be in that state (the check before a send: a paused or
+// cancelled run sends nothing).
 //
 // KEYS[1] run hash, KEYS[2] ledger, KEYS[3] noevent set, KEYS[4] sent-this-minute counter
 // ARGV[1] states an entry may be in, comma-separated ("pending,sending")
 // ARGV[2] new state
-// ARGV[3] detail (message id, "code|text", reason)
-// ARGV[4] now (unix ms)
-// ARGV[5] "1": the recipients still need their timeline event (added to noevent)
-// ARGV[6] max error ratio (0: never pause), ARGV[7] minimum attempts before it applies
-// ARGV[8] required run state ("" for none)
-// ARGV[9..] recipient ids
+// ARGV[3] now (unix ms)
+// ARGV[4] max error ratio (0: never pause), ARGV[5] minimum attempts before it applies
+// ARGV[6] required run state ("" for none)
+// ARGV[7..] per recipient: id, detail (message id, "code|text", reason),
+// "1" when it still needs its timeline event (added to noevent)
 // Returns {-1, run state} when the run was not in the required state;
 // otherwise {paused (0/1), r1, r2, ...} where ri is "+" and the old state
 // when recipient i moved, "-" and its current state ("missing" without
@@ -182,42 +182,45 @@ var transitionScript = redis.NewScript(`
 local run = KEYS[1]
 local state = redis.call('HGET', run, 'state')
 if not state then return redis.error_reply('NORUN run does not exist') end
-if ARGV[8] ~= '' and state ~= ARGV[8] then return {-1, state} end
+if ARGV[6] ~= '' and state ~= ARGV[6] then return {-1, state} end
 local allowed = ',' .. ARGV[1] .. ','
 local to = ARGV[2]
-local value = to .. '|' .. ARGV[4] .. '|' .. ARGV[3]
 local out = {0}
 local moved = 0
-for i = 9, #ARGV do
+local left = {} -- old state -> entries that left it for another
+for i = 7, #ARGV, 3 do
   local id = ARGV[i]
   local e = redis.call('HGET', KEYS[2], id)
   local old = 'missing'
   if e then old = string.match(e, '^[^|]*') end
   if e and string.find(allowed, ',' .. old .. ',', 1, true) then
-    redis.call('HSET', KEYS[2], id, value)
-    if old ~= to then
-      redis.call('HINCRBY', run, old, -1)
-      redis.call('HINCRBY', run, to, 1)
-    end
-    if ARGV[5] == '1' then redis.call('SADD', KEYS[3], id) end
+    redis.call('HSET', KEYS[2], id, to .. '|' .. ARGV[3] .. '|' .. ARGV[i + 1])
+    if old ~= to then left[old] = (left[old] or 0) + 1 end
+    if ARGV[i + 2] == '1' then redis.call('SADD', KEYS[3], id) end
     moved = moved + 1
     out[#out + 1] = '+' .. old
   else
     out[#out + 1] = '-' .. old
   end
 end
+local arrived = 0
+for old, n in pairs(left) do
+  redis.call('HINCRBY', run, old, -n)
+  arrived = arrived + n
+end
+if arrived > 0 then redis.call('HINCRBY', run, to, arrived) end
 if to == 'sent' and moved > 0 then
   redis.call('INCRBY', KEYS[4], moved)
   redis.call('EXPIRE', KEYS[4], 180)
 end
-local ratio = tonumber(ARGV[6])
+local ratio = tonumber(ARGV[4])
 if to == 'failed' and moved > 0 and ratio > 0 and state == 'running' then
   local c = redis.call('HMGET', run, 'sent', 'delivered', 'undelivered', 'failed')
   local failed = tonumber(c[4])
   local attempts = tonumber(c[1]) + tonumber(c[2]) + tonumber(c[3]) + failed
-  if attempts >= tonumber(ARGV[7]) and failed / attempts > ratio then
+  if attempts >= tonumber(ARGV[5]) and failed / attempts > ratio then
     redis.call('HSET', run, 'state', 'paused', 'reason',
-      string.format('error ratio %d/%d above max_error_ratio %s', failed, attempts, ARGV[6]))
+      string.format('error ratio %d/%d above max_error_ratio %s', failed, attempts, ARGV[4]))
     out[1] = 1
   end
 end

@@ -23,25 +23,73 @@ const (
 // event, later ones add nothing and return the first event's id with added
 // false. A customer that does not exist is ErrNotFound.
 func (s *Store) AddEvent(ctx context.Context, id string, e Event) (string, bool, error) {
-	if err := s.checkEvent(id, &e); err != nil {
+	call, err := s.eventCall(id, e)
+	if err != nil {
 		return "", false, err
 	}
-	args := append([]any{e.Key, s.maxLen}, eventArgs(e)...)
-	cmds, err := s.runScripts(ctx, []scriptCall{{addEventScript,
-		[]string{s.keys.record(id), s.keys.timeline(id), s.keys.evkeys(id)}, args}})
+	cmds, err := s.runScripts(ctx, []scriptCall{call})
 	if err != nil {
 		return "", false, fmt.Errorf("add %s event for customer %s: %w", e.Kind, id, err)
 	}
 	res, err := cmds[0].Slice()
 	if err != nil {
-		if redis.HasErrorPrefix(err, "NOTFOUND") {
-			return "", false, fmt.Errorf("add %s event: customer %s: %w", e.Kind, id, ErrNotFound)
-		}
-		return "", false, fmt.Errorf("add %s event for customer %s: %w", e.Kind, id, err)
+		return "", false, eventErr(id, e, err)
 	}
 	evID, _ := res[0].(string)
 	added, _ := res[1].(int64)
 	return evID, added == 1, nil
+}
+
+// CustomerEvent is one event of AddEvents: Event for customer ID.
+type CustomerEvent struct {
+	ID    string
+	Event Event
+}
+
+// AddEvents is AddEvent for many events in one round trip (campaign
+// chunks record their sent messages a batch at a time). errs[i] is the
+// outcome of events[i], ErrNotFound for a customer that does not exist;
+// err is set when the round trip failed.
+func (s *Store) AddEvents(ctx context.Context, events []CustomerEvent) (errs []error, err error) {
+	errs = make([]error, len(events))
+	calls := make([]scriptCall, 0, len(events))
+	at := make([]int, 0, len(events))
+	for i, ev := range events {
+		call, err := s.eventCall(ev.ID, ev.Event)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		calls = append(calls, call)
+		at = append(at, i)
+	}
+	cmds, err := s.runScripts(ctx, calls)
+	if err != nil {
+		return nil, fmt.Errorf("add %d events: %w", len(calls), err)
+	}
+	for k, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			errs[at[k]] = eventErr(events[at[k]].ID, events[at[k]].Event, err)
+		}
+	}
+	return errs, nil
+}
+
+// eventCall is the script call that adds e to customer id's timeline.
+func (s *Store) eventCall(id string, e Event) (scriptCall, error) {
+	if err := s.checkEvent(id, &e); err != nil {
+		return scriptCall{}, err
+	}
+	args := append([]any{e.Key, s.maxLen}, eventArgs(e)...)
+	return scriptCall{addEventScript, []string{s.keys.record(id), s.keys.timeline(id), s.keys.evkeys(id)}, args}, nil
+}
+
+// eventErr is the error of an event the script refused.
+func eventErr(id string, e Event, err error) error {
+	if redis.HasErrorPrefix(err, "NOTFOUND") {
+		return fmt.Errorf("add %s event: customer %s: %w", e.Kind, id, ErrNotFound)
+	}
+	return fmt.Errorf("add %s event for customer %s: %w", e.Kind, id, err)
 }
 
 // checkEvent validates e and fills its defaults.

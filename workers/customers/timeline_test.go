@@ -128,6 +128,41 @@ func TestAddEventExactlyOnce(t *testing.T) {
 	}
 }
 
+// AddEvents adds a batch in one round trip with AddEvent's rules: once per
+// key, and a per-event error for an unknown customer or a bad event.
+func TestAddEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	mustUpsert(t, b.store, Customer{ID: "c-1"})
+	mustUpsert(t, b.store, Customer{ID: "c-2"})
+	batch := []CustomerEvent{
+		{ID: "c-1", Event: Event{Kind: "mail.sent", Ref: "<m1@x>", Key: "campaign:a:r1:c-1"}},
+		{ID: "nobody", Event: Event{Kind: "mail.sent", Key: "campaign:a:r1:nobody"}},
+		{ID: "c-2", Event: Event{}}, // no kind
+		{ID: "c-2", Event: Event{Kind: "mail.sent", Ref: "<m2@x>", Key: "campaign:a:r1:c-2"}},
+	}
+	errs, err := b.store.AddEvents(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || !errors.Is(errs[1], ErrNotFound) || errs[2] == nil || !strings.Contains(errs[2].Error(), "field kind") || errs[3] != nil {
+		t.Fatalf("AddEvents errors = %v", errs)
+	}
+	if _, err := b.store.AddEvents(ctx, batch[:1]); err != nil { // the same key again: nothing added
+		t.Fatal(err)
+	}
+	for id, ref := range map[string]string{"c-1": "<m1@x>", "c-2": "<m2@x>"} {
+		events, err := b.store.Timeline(ctx, id, 10)
+		if err != nil || len(events) != 1 || events[0].Ref != ref {
+			t.Errorf("timeline of %s = %+v, %v; want the one event %s", id, events, err, ref)
+		}
+	}
+	if errs, err := b.store.AddEvents(ctx, nil); err != nil || len(errs) != 0 {
+		t.Errorf("AddEvents(nil) = %v, %v", errs, err)
+	}
+}
+
 func TestTimelineIsTrimmed(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -1,0 +1,148 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/shopworks/backoffice/workers/customers"
+)
+
+// sentRecord is a message the provider accepted: its ledger entry moves
+// from sending to sent and, for a customer, its timeline gets the event.
+type sentRecord struct {
+	campaign, run string
+	id            string // ledger key
+	ref           string // Message-ID or Twilio SID
+	customer      string // "" when the recipient is no customer: no event
+	event         customers.Event
+	done          chan recordResult
+}
+
+// recordResult is what recording one message did. A ledger error leaves
+// the entry "sending" (the caller tries again); an event error leaves the
+// recipient in the run's noevent set, for the next attempt to catch up.
+type recordResult struct {
+	ledger, event error
+	lead          bool // no result yet: this caller flushes the queue now
+}
+
+// recorder records the messages of every chunk of the daemon in groups
+// (group commit): a chunk waits until its message is recorded, as before
+// it sends the next, but the chunks that finish a send while a group is
+// being written are recorded together by the next one, in one script call
+// per run and one round trip for their timeline events. The caller that
+// finds nobody writing writes the queue (leader); when it is done it hands
+// the next group to the first caller waiting, so that nobody writes for
+// others longer than one group.
+type recorder struct {
+	store  *Store
+	events func(context.Context, []customers.CustomerEvent) ([]error, error)
+	warn   func(msg string, args ...any)
+
+	mu      sync.Mutex
+	queue   []*sentRecord
+	writing bool
+}
+
+// record records r and returns once it is written (or failed).
+func (w *recorder) record(ctx context.Context, r *sentRecord) recordResult {
+	r.done = make(chan recordResult, 1)
+	w.mu.Lock()
+	w.queue = append(w.queue, r)
+	if w.writing {
+		w.mu.Unlock()
+		if res := <-r.done; !res.lead {
+			return res
+		}
+		w.mu.Lock() // handed the queue: writing stays true
+	}
+	w.writing = true
+	group := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+
+	w.write(context.WithoutCancel(ctx), group)
+
+	w.mu.Lock()
+	if len(w.queue) > 0 {
+		w.queue[0].done <- recordResult{lead: true}
+	} else {
+		w.writing = false
+	}
+	w.mu.Unlock()
+	return <-r.done
+}
+
+// write records a group, run by run, and answers every record of it.
+func (w *recorder) write(ctx context.Context, group []*sentRecord) {
+	type runRef struct{ campaign, run string }
+	byRun := map[runRef][]*sentRecord{}
+	var order []runRef
+	for _, r := range group {
+		k := runRef{r.campaign, r.run}
+		if _, ok := byRun[k]; !ok {
+			order = append(order, k)
+		}
+		byRun[k] = append(byRun[k], r)
+	}
+	for _, k := range order {
+		w.writeRun(ctx, k.campaign, k.run, byRun[k])
+	}
+}
+
+// writeRun records the messages of one run: one script call for the
+// ledger, one round trip for the timeline events, one to clear them from
+// noevent.
+func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*sentRecord) {
+	moves := make([]move, len(recs))
+	for i, r := range recs {
+		moves[i] = move{id: r.id, detail: r.ref, needEvent: r.customer != ""}
+	}
+	res, err := w.store.applyMoves(ctx, campaign, run, moves, transition{from: []EntryState{EntrySending}, to: EntrySent})
+	if err == nil && res.runState != "" {
+		err = errors.New("the run is " + string(res.runState))
+	}
+	if err != nil {
+		for _, r := range recs {
+			r.done <- recordResult{ledger: err}
+		}
+		return
+	}
+	// Only a move writes the event: an entry that was no longer "sending"
+	// was settled by another attempt, which wrote it (or left it in
+	// noevent for the catch-up).
+	var evs []customers.CustomerEvent
+	var withEvent []*sentRecord
+	results := make([]recordResult, len(recs))
+	at := map[*sentRecord]int{}
+	for i, r := range recs {
+		at[r] = i
+		if res.moved[i] && r.customer != "" {
+			evs = append(evs, customers.CustomerEvent{ID: r.customer, Event: r.event})
+			withEvent = append(withEvent, r)
+		}
+	}
+	if len(evs) > 0 {
+		errs, err := w.events(ctx, evs)
+		var written []any
+		for j, r := range withEvent {
+			switch {
+			case err != nil:
+				results[at[r]].event = err
+			case errs[j] != nil && !errors.Is(errs[j], customers.ErrNotFound):
+				results[at[r]].event = errs[j]
+			default:
+				written = append(written, r.id)
+			}
+		}
+		if len(written) > 0 {
+			if err := w.store.rdb.SRem(ctx, w.store.keys.run(campaign, run).noevent, written...).Err(); err != nil {
+				w.warn("campaign chunk: clear written events", "campaign", campaign, "run", run, "error", err)
+			}
+		}
+	}
+	for i, r := range recs {
+		r.done <- results[i]
+	}
+}
