@@ -26,6 +26,7 @@ type emailResult struct {
 	check      deliveries
 	bytes      float64 // average message size at the sink
 	redisBytes int64   // used_memory after the run minus before the launch
+	redisCalls string  // Redis commands per message during (b)
 	cpu        cpuUse  // CPU time of the processes during (b)
 }
 
@@ -90,6 +91,7 @@ func (r emailResult) rows() []row {
 			target: "exactly " + count(r.recipients), result: check(r.ok())},
 		{figure: "(b) message size at the sink", measured: fmt.Sprintf("%.0f B", r.bytes),
 			baseline: fmt.Sprintf("%.0f B", r.base.bytes), ratio: ratio(r.bytes, r.base.bytes)},
+		{figure: "(b) Redis commands per message", measured: r.redisCalls},
 		{figure: "(b) Redis memory per recipient after sending", measured: fmt.Sprintf("%.0f B", float64(r.redisBytes)/float64(r.recipients))},
 	}
 }
@@ -213,6 +215,10 @@ func campaignRun(ctx context.Context, o options, l *local, rdb redis.UniversalCl
 	if err != nil {
 		return err
 	}
+	calls0, err := redisCommands(ctx, rdb)
+	if err != nil {
+		return err
+	}
 	store := campaigns.NewStore(rdb, "bo:", nil)
 	run := "bench-" + randomHex(4)
 	meter := cpuMeter{l: l}
@@ -255,6 +261,11 @@ func campaignRun(ctx context.Context, o options, l *local, rdb redis.UniversalCl
 		return err
 	}
 	res.redisBytes = after - before
+	calls, err := redisCommands(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	res.redisCalls = calls.perMessage(calls0, o.emailRecipients)
 	fmt.Fprintf(out, "  %s after %v (planned after %v): %.0f msgs/s; sink got %d\n  CPU per message: %s\n",
 		progress(st), res.elapsed.Round(time.Millisecond), res.planned.Round(time.Millisecond), res.rate(), s.count(),
 		res.cpu.perMessage(o.emailRecipients))

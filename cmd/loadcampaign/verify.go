@@ -2,11 +2,16 @@ package main
 
 import (
 	"bufio"
+	"cmp"
+	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shopworks/backoffice/workers/campaigns"
 )
@@ -130,4 +135,61 @@ func infoField(info, field string) (int64, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("redis info: no %s field", field)
+}
+
+// commandStats is Redis's count of calls by command (INFO commandstats).
+type commandStats map[string]int64
+
+// redisCommands reads the calls of every command so far.
+func redisCommands(ctx context.Context, rdb redis.UniversalClient) (commandStats, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis info commandstats: %w", err)
+	}
+	return parseCommandStats(info), nil
+}
+
+// parseCommandStats parses lines like "cmdstat_evalsha:calls=12,usec=...".
+func parseCommandStats(info string) commandStats {
+	out := commandStats{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					out[name] = n
+				}
+			}
+		}
+	}
+	return out
+}
+
+// perMessage describes the calls made since before, per message: the
+// total and the five most called commands (those run by scripts count
+// too).
+func (s commandStats) perMessage(before commandStats, n int) string {
+	type c struct {
+		name  string
+		calls int64
+	}
+	var all []c
+	var total int64
+	for name, calls := range s {
+		if d := calls - before[name]; d > 0 && name != "info" {
+			all = append(all, c{name, d})
+			total += d
+		}
+	}
+	slices.SortFunc(all, func(a, b c) int { return cmp.Compare(b.calls, a.calls) })
+	per := func(v int64) float64 { return float64(v) / float64(max(1, n)) }
+	parts := make([]string, 0, 5)
+	for _, x := range all[:min(5, len(all))] {
+		parts = append(parts, fmt.Sprintf("%s %.2f", x.name, per(x.calls)))
+	}
+	return fmt.Sprintf("%.2f (%s)", per(total), strings.Join(parts, ", "))
 }
