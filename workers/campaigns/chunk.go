@@ -178,6 +178,11 @@ func (c *chunk) busy(b *slotBusy, err error) error {
 // time: their customer records come in one or two round trips.
 const resolveBatch = 50
 
+// batchFor is the batch of a campaign sending perSecond messages: about a
+// second's worth, at most resolveBatch, so that a recipient's consent is
+// never read more than about a second before the send.
+func batchFor(perSecond float64) int { return min(max(int(perSecond), 1), resolveBatch) }
+
 // send walks the chunk's recipients a batch at a time.
 func (c *chunk) send(ctx context.Context) error {
 	ids, rows, err := c.e.store.chunkRecipients(ctx, c.args.Campaign, c.args.Run, c.args.Chunk)
@@ -199,8 +204,8 @@ func (c *chunk) send(ctx context.Context) error {
 			todo = append(todo, en)
 		}
 	}
-	for len(todo) > 0 {
-		n := min(resolveBatch, len(todo))
+	for size := batchFor(c.info.def.RatePerSecond); len(todo) > 0; {
+		n := min(size, len(todo))
 		if busy, err := c.lease.renew(ctx); err != nil || busy != nil {
 			return c.busy(busy, err)
 		}

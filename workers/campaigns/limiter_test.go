@@ -54,3 +54,13 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("rateLimit(0.5) = %+v, want 30/min burst 1", l)
 	}
 }
+
+// A chunk resolves about a second's worth of recipients at a time, so a
+// slow campaign reads each recipient's consent right before its send.
+func TestBatchFor(t *testing.T) {
+	for rate, want := range map[float64]int{0.5: 1, 1: 1, 7.9: 7, 50: 50, 200: 50, 10000: 50} {
+		if got := batchFor(rate); got != want {
+			t.Errorf("batchFor(%v) = %d, want %d", rate, got, want)
+		}
+	}
+}
