@@ -258,11 +258,11 @@ func checkCrashDeliveries(t *testing.T, store *campaigns.Store, msgs []smtptest.
 	}
 	claimed := map[string]bool{}
 	// A chunk sends one message at a time, a daemon runs at most
-	// CampaignChunks chunks (and a run at most 16 at once, the engine's
+	// CampaignChunks chunks (and a run at most 32 at once, the engine's
 	// default), and at most SMTPPool messages are on the wire: the messages
 	// in doubt at a kill. A chunk claims up to a batch of 50 ahead of its
 	// sends; those it had not sent to yet get their first message.
-	maxInFlight := min(crashPool, config.Config{Concurrency: crashConcurrency}.CampaignChunks(), 16)
+	maxInFlight := min(crashPool, config.Config{Concurrency: crashConcurrency}.CampaignChunks(), 32)
 	for i, k := range kills {
 		t.Logf("kill %d at %s: %d messages accepted, ledger sent %d, %d recipients claimed since the previous kill (%d still sending in all)",
 			i+1, k.elapsed.Round(time.Second), k.accepted, k.counts.Sent, len(k.claimed), k.inDoubt)

@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.aof, "aof", true, "run redis-server with AOF (appendfsync everysec), as in production")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directories (logs, AOF) after a successful run")
 	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections: BACKOFFICE_SMTP_POOL and the baseline's (1..64); 8 = the daemon's default")
-	fs.IntVar(&o.concurrency, "concurrency", 20, "BACKOFFICE_CONCURRENCY of the daemon (1..1000); 20 = the daemon's default")
+	fs.IntVar(&o.concurrency, "concurrency", 40, "BACKOFFICE_CONCURRENCY of the daemon (1..1000); 40 = the daemon's default")
 	fs.IntVar(&o.emailRecipients, "email-recipients", 100_000, "recipients of the e-mail campaign (b)")
 	fs.IntVar(&o.baselineMessages, "baseline-messages", 100_000, "messages go-mail sends straight to the sink (a)")
 	fs.Float64Var(&o.emailRate, "email-rate", 10_000, "rate of the e-mail campaign, per second (at most 10000, the engine's limit)")

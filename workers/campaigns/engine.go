@@ -82,13 +82,14 @@ type Config struct {
 	ChunkSize int // recipients per chunk, default 500
 	// ChunkRate is the sends per second one chunk is expected to manage,
 	// default 20: a run gets ceil(rate_per_second/ChunkRate) chunks in
-	// flight across all daemons, at most MaxChunksInFlight (default 16:
-	// two per connection of the default SMTP pool of 8, so that a
-	// connection does not wait while a chunk does its Redis work).
+	// flight across all daemons, at most MaxChunksInFlight (default 32:
+	// four per connection of the default SMTP pool of 8, so that a
+	// connection does not wait while chunks do their Redis work and render
+	// the next messages; measured faster than 16 and no slower than 64).
 	ChunkRate         float64
 	MaxChunksInFlight int
 	// LocalChunks is how many chunks this daemon sends at once, of all
-	// runs (default 16). A chunk beyond it waits in the queue instead of
+	// runs (default 32). A chunk beyond it waits in the queue instead of
 	// taking a worker, so that campaigns never occupy every worker of the
 	// daemon and an inbound STOP or a ticket is processed meanwhile.
 	LocalChunks int
@@ -125,8 +126,8 @@ func (c *Config) defaults() error {
 	}
 	c.ChunkSize = cmp.Or(c.ChunkSize, 500)
 	c.ChunkRate = cmp.Or(c.ChunkRate, 20)
-	c.MaxChunksInFlight = cmp.Or(c.MaxChunksInFlight, 16)
-	c.LocalChunks = cmp.Or(c.LocalChunks, 16)
+	c.MaxChunksInFlight = cmp.Or(c.MaxChunksInFlight, 32)
+	c.LocalChunks = cmp.Or(c.LocalChunks, 32)
 	c.MaxRateWait = cmp.Or(c.MaxRateWait, 2*time.Second)
 	c.PausePoll = cmp.Or(c.PausePoll, 30*time.Second)
 	c.SlotLease = cmp.Or(c.SlotLease, 2*time.Minute)

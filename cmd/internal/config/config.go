@@ -45,7 +45,7 @@ type Config struct {
 	// (BACKOFFICE_API_TOKENS_FILE, default empty).
 	APITokensFile string
 	// Concurrency is how many tasks this daemon runs at once
-	// (BACKOFFICE_CONCURRENCY, default 20, 1..1000). Campaign chunks take
+	// (BACKOFFICE_CONCURRENCY, default 40, 1..1000). Campaign chunks take
 	// at most CampaignChunks of them.
 	Concurrency int
 	// LogLevel is the lowest level logged (BACKOFFICE_LOG_LEVEL: debug,
@@ -140,7 +140,7 @@ func settings() []setting {
 			"template files overriding the embedded ones (empty: embedded only)", func(c *Config) *string { return &c.TemplatesDir }),
 		apiTokens(),
 		apiTokensFile(),
-		integer("BACKOFFICE_CONCURRENCY", "concurrency", "20", concurrencyRange,
+		integer("BACKOFFICE_CONCURRENCY", "concurrency", "40", concurrencyRange,
 			"tasks run at once by this daemon", func(c *Config) *int { return &c.Concurrency }),
 		logLevel(),
 		text("BACKOFFICE_KEY_PREFIX", "key-prefix", "bo:",

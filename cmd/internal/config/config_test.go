@@ -36,7 +36,7 @@ func TestLoadDefaults(t *testing.T) {
 		PublicURL:       "http://127.0.0.1:8080",
 		DataDir:         filepath.Join(wd, "var"),
 		SchedulesDir:    filepath.Join(wd, "schedules"),
-		Concurrency:     20,
+		Concurrency:     40,
 		LogLevel:        slog.LevelInfo,
 		KeyPrefix:       "bo:",
 		PhoneRegion:     "SK",
