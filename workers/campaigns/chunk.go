@@ -213,9 +213,6 @@ func (c *chunk) send(ctx context.Context) error {
 			return err
 		}
 		todo = todo[n:]
-		if len(c.events) >= 64 {
-			c.flushEvents(ctx)
-		}
 	}
 	if err := c.sendDeferred(ctx); err != nil {
 		return err

@@ -90,6 +90,8 @@ func (c *chunk) prepare(ctx context.Context, batch []Entry) ([]ready, error) {
 	if len(live) == 0 {
 		return nil, nil
 	}
+	// a retry-failed run keeps its parent's frozen definition, so a file
+	// audience still names its file and its chunks carry the rows
 	rs, reasons, err := c.e.resolveMany(ctx, def.Channel, def.Audience.File != "", ids, c.rows)
 	if err != nil {
 		return nil, fmt.Errorf("campaign %s run %s: %w", c.args.Campaign, c.args.Run, err)
