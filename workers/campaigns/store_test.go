@@ -226,6 +226,17 @@ func TestScriptsOnCluster(t *testing.T) {
 			t.Fatalf("transition %s -> %s: %+v %v", m.id, m.t.to, res, err)
 		}
 	}
+	// a batch claim, and a message recorded through the recorder
+	if res, err := s.transitionMany(ctx, "cluster", "r1", []string{"c@x.sk", "d@x.sk"},
+		transition{from: []EntryState{EntryPending}, to: EntrySending, requireRun: StateRunning}); err != nil || !res.moved[0] || !res.moved[1] {
+		t.Fatalf("claim c, d: %+v %v", res, err)
+	}
+	if r := b.engine.rec.record(ctx, &sentRecord{campaign: "cluster", run: "r1", id: "c@x.sk", ref: "<c@x>"}); r.ledger != nil || r.event != nil {
+		t.Fatalf("record c: %+v", r)
+	}
+	if _, err := s.transitionMany(ctx, "cluster", "r1", []string{"d@x.sk"}, transition{from: []EntryState{EntrySending}, to: EntrySkipped, detail: ReasonOptedOut}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.indexSID(ctx, "SM1", sidRef{campaign: "cluster", run: "r1", recipient: "a@x.sk"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}

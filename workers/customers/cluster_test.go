@@ -60,4 +60,26 @@ func TestStoreOnCluster(t *testing.T) {
 	if c, created, err := s.FindOrCreateByPhone(ctx, "+421905999999", "sms:SM9"); err != nil || !created || !c.Unknown {
 		t.Fatalf("FindOrCreateByPhone on cluster = %+v, %v, %v", c, created, err)
 	}
+	// The batch lookups and events of campaign chunks: records on every node.
+	ids := []string{"c-5", "c-17", "nobody", "c-42"}
+	if cs, found, err := s.GetMany(ctx, ids); err != nil || !found[0] || !found[1] || found[2] || !found[3] || cs[3].ID != "c-42" {
+		t.Fatalf("GetMany on cluster = %v, %v", found, err)
+	}
+	if cs, found, err := s.ByEmails(ctx, []string{"c5@example.sk", "moved@example.sk", "c0@example.sk"}); err != nil ||
+		!found[0] || cs[1].ID != "c-0" || found[2] {
+		t.Fatalf("ByEmails on cluster = %v, %v", found, err)
+	}
+	if cs, found, err := s.ByPhones(ctx, []string{"0905100007", "0905100049"}); err != nil || cs[0].ID != "c-7" || cs[1].ID != "c-49" || !found[1] {
+		t.Fatalf("ByPhones on cluster = %v, %v", found, err)
+	}
+	var evs []CustomerEvent
+	for _, id := range []string{"c-5", "c-17", "c-42"} {
+		evs = append(evs, CustomerEvent{ID: id, Event: Event{Kind: "mail.sent", Key: "campaign:x:r1:" + id}})
+	}
+	if errs, err := s.AddEvents(ctx, evs); err != nil || errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("AddEvents on cluster = %v, %v", errs, err)
+	}
+	if ev, err := s.Timeline(ctx, "c-42", 10); err != nil || len(ev) != 1 {
+		t.Fatalf("Timeline of c-42 on cluster = %d events, %v; want 1", len(ev), err)
+	}
 }
