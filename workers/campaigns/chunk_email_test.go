@@ -22,7 +22,7 @@ import (
 )
 
 // withSMTP starts a real SMTP server and sends the engine's mail to it.
-func withSMTP(t *testing.T, opts smtptest.Options) (*smtptest.Server, func(*Config)) {
+func withSMTP(t testing.TB, opts smtptest.Options) (*smtptest.Server, func(*Config)) {
 	t.Helper()
 	srv := smtptest.Start(t, opts)
 	pool, err := email.NewPool(email.PoolOptions{URL: srv.URL(), Size: 2, HELO: "test.local"})
