@@ -137,8 +137,12 @@ func infoField(info, field string) (int64, error) {
 	return 0, fmt.Errorf("redis info: no %s field", field)
 }
 
-// commandStats is Redis's count of calls by command (INFO commandstats).
-type commandStats map[string]int64
+// commandStats is Redis's count of calls and time by command (INFO
+// commandstats); a script's time counts for evalsha and again for the
+// commands it runs.
+type commandStats map[string]commandStat
+
+type commandStat struct{ calls, usec int64 }
 
 // redisCommands reads the calls of every command so far.
 func redisCommands(ctx context.Context, rdb redis.UniversalClient) (commandStats, error) {
@@ -149,7 +153,7 @@ func redisCommands(ctx context.Context, rdb redis.UniversalClient) (commandStats
 	return parseCommandStats(info), nil
 }
 
-// parseCommandStats parses lines like "cmdstat_evalsha:calls=12,usec=...".
+// parseCommandStats parses lines like "cmdstat_evalsha:calls=12,usec=80,...".
 func parseCommandStats(info string) commandStats {
 	out := commandStats{}
 	for _, line := range strings.Split(info, "\n") {
@@ -158,38 +162,51 @@ func parseCommandStats(info string) commandStats {
 		if !ok || !isCmd {
 			continue
 		}
+		var st commandStat
 		for _, kv := range strings.Split(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-					out[name] = n
-				}
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.ParseInt(v, 10, 64)
+			switch {
+			case err != nil:
+			case k == "calls":
+				st.calls = n
+			case k == "usec":
+				st.usec = n
 			}
 		}
+		out[name] = st
 	}
 	return out
 }
 
-// perMessage describes the calls made since before, per message: the
-// total and the five most called commands (those run by scripts count
-// too).
+// perMessage describes the commands run since before, per message: the
+// total and the five most called (those run by scripts count too), then
+// the three that took the most time (a script's time includes the
+// commands it ran, which also appear on their own).
 func (s commandStats) perMessage(before commandStats, n int) string {
 	type c struct {
-		name  string
-		calls int64
+		name        string
+		calls, usec int64
 	}
 	var all []c
-	var total int64
-	for name, calls := range s {
-		if d := calls - before[name]; d > 0 && name != "info" {
-			all = append(all, c{name, d})
-			total += d
+	var calls int64
+	for name, st := range s {
+		d := c{name, st.calls - before[name].calls, st.usec - before[name].usec}
+		if d.calls <= 0 || name == "info" {
+			continue
 		}
+		all = append(all, d)
+		calls += d.calls
 	}
-	slices.SortFunc(all, func(a, b c) int { return cmp.Compare(b.calls, a.calls) })
 	per := func(v int64) float64 { return float64(v) / float64(max(1, n)) }
-	parts := make([]string, 0, 5)
-	for _, x := range all[:min(5, len(all))] {
-		parts = append(parts, fmt.Sprintf("%s %.2f", x.name, per(x.calls)))
+	top := func(by func(c) int64, k int, format string) string {
+		slices.SortFunc(all, func(a, b c) int { return cmp.Compare(by(b), by(a)) })
+		parts := make([]string, 0, k)
+		for _, x := range all[:min(k, len(all))] {
+			parts = append(parts, fmt.Sprintf(format, x.name, per(by(x))))
+		}
+		return strings.Join(parts, ", ")
 	}
-	return fmt.Sprintf("%.2f (%s)", per(total), strings.Join(parts, ", "))
+	return fmt.Sprintf("%.2f (%s); time: %s", per(calls), top(func(x c) int64 { return x.calls }, 5, "%s %.2f"),
+		top(func(x c) int64 { return x.usec }, 3, "%s %.1f µs"))
 }
