@@ -54,19 +54,14 @@ func (s *Store) ByPhone(ctx context.Context, phone string) (Customer, error) {
 // byIndex follows an index entry and believes it only if the record still
 // holds the value (holds): an entry may be left over from a crash.
 func (s *Store) byIndex(ctx context.Context, index, field string, holds func(Customer) bool) (Customer, error) {
-	v, err := s.rdb.HGet(ctx, index, field).Result()
-	if errors.Is(err, redis.Nil) {
-		return Customer{}, ErrNotFound
-	}
+	cs, found, err := s.byIndexMany(ctx, index, []string{field}, func(_ int, c Customer) bool { return holds(c) })
 	if err != nil {
 		return Customer{}, err
 	}
-	owner, _ := parseClaim(v)
-	c, err := s.Get(ctx, owner)
-	if errors.Is(err, ErrNotFound) || err == nil && !holds(c) {
+	if !found[0] {
 		return Customer{}, ErrNotFound
 	}
-	return c, err
+	return cs[0], nil
 }
 
 // Find returns the customer that ref names: an id, an e-mail address or a
@@ -205,8 +200,9 @@ func (s *Store) ByPhones(ctx context.Context, phones []string) (cs []Customer, f
 	return s.byIndexMany(ctx, s.keys.phoneIndex(), keys, func(i int, c Customer) bool { return c.Phone == keys[i] })
 }
 
-// byIndexMany is byIndex for many fields ("" finds nothing): one HMGET of
-// the index, one pipeline of records.
+// byIndexMany follows index entries for many fields ("" finds nothing)
+// and believes an entry only if the record still holds the value: one
+// HMGET of the index, one pipeline of records.
 func (s *Store) byIndexMany(ctx context.Context, index string, fields []string, holds func(i int, c Customer) bool) ([]Customer, []bool, error) {
 	cs, found := make([]Customer, len(fields)), make([]bool, len(fields))
 	var asked []string
