@@ -72,28 +72,6 @@ func (e *Engine) customerRecipient(ctx context.Context, channel, id string) (rec
 	return fromCustomer(c, channel), true, nil
 }
 
-// customerByAddress finds the customer with address on channel, if any.
-func (e *Engine) customerByAddress(ctx context.Context, channel, address string) (recipient, bool, error) {
-	if address == "" {
-		return recipient{}, false, nil
-	}
-	var c customers.Customer
-	var err error
-	if channel == jobs.ChannelSMS {
-		c, err = e.cfg.Customers.ByPhone(ctx, address)
-	} else {
-		c, err = e.cfg.Customers.ByEmail(ctx, address)
-	}
-	var bad *customers.FieldError // an address the store would not keep is no customer's
-	if errors.Is(err, customers.ErrNotFound) || errors.As(err, &bad) {
-		return recipient{}, false, nil
-	}
-	if err != nil {
-		return recipient{}, false, fmt.Errorf("find customer by address: %w", err)
-	}
-	return fromCustomer(c, channel), true, nil
-}
-
 // addEvent writes the timeline event of a message sent to r (once: the
 // key is the run and the recipient). ref is the Message-ID or SID.
 func (c *chunk) addEvent(ctx context.Context, r recipient, ref, text string) error {

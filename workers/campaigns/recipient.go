@@ -37,19 +37,11 @@ func (r recipient) address(channel string) string {
 // (and the customer id, for timeline events and unsubscribe links) from
 // the customer with the same address, if any.
 func (e *Engine) resolveFile(ctx context.Context, channel, id, data string) (recipient, error) {
-	fr, err := decodeRow(id, data)
+	rs, _, err := e.resolveMany(ctx, channel, true, []string{id}, map[string]string{id: data})
 	if err != nil {
 		return recipient{}, err
 	}
-	r := recipient{id: id, name: fr.Name, email: fr.Email, phone: fr.Phone, language: fr.Language, timezone: fr.Timezone, extra: fr.Extra}
-	c, found, err := e.customerByAddress(ctx, channel, r.address(channel))
-	if err != nil {
-		return recipient{}, err
-	}
-	if found {
-		r.withCustomer(c)
-	}
-	return r, nil
+	return rs[0], nil
 }
 
 // resolveMany is what a chunk resolves right before sending to a batch:
