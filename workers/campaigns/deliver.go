@@ -135,11 +135,7 @@ func (c *chunk) prepare(ctx context.Context, batch []Entry) ([]ready, error) {
 // run is still running, and returns those it moved: another attempt may
 // have settled some meanwhile.
 func (c *chunk) claim(ctx context.Context, todo []ready) ([]ready, error) {
-	ids := make([]string, len(todo))
-	for i, p := range todo {
-		ids[i] = p.entry.Recipient
-	}
-	res, err := c.e.store.transitionMany(ctx, c.args.Campaign, c.args.Run, ids,
+	res, err := c.e.store.transitionMany(ctx, c.args.Campaign, c.args.Run, recipientIDs(todo),
 		transition{from: []EntryState{EntryPending, EntrySending}, to: EntrySending, requireRun: StateRunning})
 	switch {
 	case err != nil:
@@ -166,14 +162,19 @@ func (c *chunk) unclaim(ctx context.Context, rest []ready) {
 	if len(rest) == 0 {
 		return
 	}
-	ids := make([]string, len(rest))
-	for i, p := range rest {
+	if _, err := c.e.store.transitionMany(context.WithoutCancel(ctx), c.args.Campaign, c.args.Run, recipientIDs(rest),
+		transition{from: []EntryState{EntrySending}, to: EntryPending}); err != nil {
+		c.e.cfg.Logger.Warn("campaign chunk: return claimed recipients to pending", "campaign", c.args.Campaign, "run", c.args.Run, "recipients", len(rest), "error", err)
+	}
+}
+
+// recipientIDs returns the ledger keys of ps.
+func recipientIDs(ps []ready) []string {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
 		ids[i] = p.entry.Recipient
 	}
-	if _, err := c.e.store.transitionMany(context.WithoutCancel(ctx), c.args.Campaign, c.args.Run, ids,
-		transition{from: []EntryState{EntrySending}, to: EntryPending}); err != nil {
-		c.e.cfg.Logger.Warn("campaign chunk: return claimed recipients to pending", "campaign", c.args.Campaign, "run", c.args.Run, "recipients", len(ids), "error", err)
-	}
+	return ids
 }
 
 // skipReason says why r gets nothing on channel, or "".

@@ -113,27 +113,25 @@ func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*s
 	// was settled by another attempt, which wrote it (or left it in
 	// noevent for the catch-up).
 	var evs []customers.CustomerEvent
-	var withEvent []*sentRecord
+	var withEvent []int // index in recs of each event
 	results := make([]recordResult, len(recs))
-	at := map[*sentRecord]int{}
 	for i, r := range recs {
-		at[r] = i
 		if res.moved[i] && r.customer != "" {
 			evs = append(evs, customers.CustomerEvent{ID: r.customer, Event: r.event})
-			withEvent = append(withEvent, r)
+			withEvent = append(withEvent, i)
 		}
 	}
 	if len(evs) > 0 {
 		errs, err := w.events(ctx, evs)
 		var written []any
-		for j, r := range withEvent {
+		for j, i := range withEvent {
 			switch {
 			case err != nil:
-				results[at[r]].event = err
+				results[i].event = err
 			case errs[j] != nil && !errors.Is(errs[j], customers.ErrNotFound):
-				results[at[r]].event = errs[j]
+				results[i].event = errs[j]
 			default:
-				written = append(written, r.id)
+				written = append(written, recs[i].id)
 			}
 		}
 		if len(written) > 0 {
