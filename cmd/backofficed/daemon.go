@@ -28,6 +28,13 @@ import (
 // tasks back to their queue.
 const delayedTaskCheck = time.Second
 
+// taskCheck is how long the workers wait before they look again when every
+// queue was empty (asynq sleeps between half and one and a half times it).
+// asynq's default of 1s leaves a woken campaign chunk, or an inbound STOP
+// queued while the workers were idle, waiting up to 1.5s; at 100ms an idle
+// daemon runs about ten dequeue scripts per queue a second.
+const taskCheck = 100 * time.Millisecond
+
 // redisPingTimeout bounds the start-up check that Redis answers.
 const redisPingTimeout = 10 * time.Second
 
@@ -142,6 +149,7 @@ func (d *daemon) newWorkers(reg prometheus.Registerer) (*asynq.Server, *asynq.Se
 		// asynq's retry set for seconds; asynq's default of looking every
 		// 5s would leave a campaign idle for most of that.
 		DelayedTaskCheckInterval: delayedTaskCheck,
+		TaskCheckInterval:        taskCheck,
 		IsFailure:                workers.IsFailure,
 		HealthCheckFunc: func(err error) {
 			if err != nil {
