@@ -216,7 +216,9 @@ func (c *chunk) quietOrExpired(r recipient) (skip, held bool) {
 // deliver sends msg to r (whose entry is now "sending") and records the
 // outcome.
 func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
+	c.e.onWire.Add(1)
 	ref, err := c.sendWithRetries(ctx, msg)
+	c.e.onWire.Add(-1)
 	def := c.info.def
 	if err != nil && c.e.isPermanent(def.Channel, err) {
 		code, text := failure(err)
@@ -292,6 +294,9 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) e
 	for attempt, wait := 0, 50*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
 		if res = c.e.rec.record(ctx, rec); res.ledger == nil {
 			c.settled++
+			if res.eventWritten {
+				c.events = append(c.events, r.id) // dropped from noevent when the chunk ends
+			}
 			if res.event != nil {
 				return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, res.event)
 			}

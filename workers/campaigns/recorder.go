@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/shopworks/backoffice/workers/customers"
 )
@@ -22,8 +24,11 @@ type sentRecord struct {
 // recordResult is what recording one message did. A ledger error leaves
 // the entry "sending" (the caller tries again); an event error leaves the
 // recipient in the run's noevent set, for the next attempt to catch up.
+// eventWritten says the timeline has the event: the caller drops the
+// recipient from noevent (a chunk does it once, when it ends).
 type recordResult struct {
 	ledger, event error
+	eventWritten  bool
 	lead          bool // no result yet: this caller flushes the queue now
 }
 
@@ -34,15 +39,50 @@ type recordResult struct {
 // per run and one round trip for their timeline events. The caller that
 // finds nobody writing writes the queue (leader); when it is done it hands
 // the next group to the first caller waiting, so that nobody writes for
-// others longer than one group.
+// others longer than one group. A leader that finds other messages of the
+// daemon on the wire (onWire) first waits for them to join, at most
+// linger: with many chunks sending, groups of one or two would cost a
+// script call and a round trip per message or two; a lone chunk never
+// waits.
 type recorder struct {
 	store  *Store
 	events func(context.Context, []customers.CustomerEvent) ([]error, error)
 	warn   func(msg string, args ...any)
+	onWire *atomic.Int64 // messages being sent by this daemon's chunks
+	linger time.Duration
 
 	mu      sync.Mutex
 	queue   []*sentRecord
 	writing bool
+	joined  chan struct{} // while the leader gathers: a record joined the queue
+}
+
+// gather is the leader's wait, with w.mu held, for the messages on the
+// wire when it took the lead: until each has joined the queue or linger
+// is over (one that fails is never recorded).
+func (w *recorder) gather() {
+	want := 0
+	if w.onWire != nil {
+		want = int(w.onWire.Load())
+	}
+	if want == 0 || w.linger <= 0 {
+		return
+	}
+	w.joined = make(chan struct{}, 1)
+	timer := time.NewTimer(w.linger)
+	defer timer.Stop()
+	for len(w.queue) < 1+want {
+		w.mu.Unlock()
+		select {
+		case <-w.joined:
+			w.mu.Lock()
+		case <-timer.C:
+			w.mu.Lock()
+			w.joined = nil
+			return
+		}
+	}
+	w.joined = nil
 }
 
 // record records r and returns once it is written (or failed).
@@ -51,13 +91,21 @@ func (w *recorder) record(ctx context.Context, r *sentRecord) recordResult {
 	w.mu.Lock()
 	w.queue = append(w.queue, r)
 	if w.writing {
+		if w.joined != nil {
+			select {
+			case w.joined <- struct{}{}:
+			default: // the leader has a wake-up pending already
+			}
+		}
 		w.mu.Unlock()
 		if res := <-r.done; !res.lead {
 			return res
 		}
 		w.mu.Lock() // handed the queue: writing stays true
+	} else {
+		w.writing = true
+		w.gather()
 	}
-	w.writing = true
 	group := w.queue
 	w.queue = nil
 	w.mu.Unlock()
@@ -92,8 +140,10 @@ func (w *recorder) write(ctx context.Context, group []*sentRecord) {
 }
 
 // writeRun records the messages of one run: one script call for the
-// ledger, one round trip for the timeline events, one to clear them from
-// noevent.
+// ledger, one round trip for the timeline events. Clearing them from
+// noevent is left to the chunks, one call each when they end: a recipient
+// left there by a crash only gets its event written again, which the
+// event's key makes a no-op.
 func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*sentRecord) {
 	moves := make([]move, len(recs))
 	for i, r := range recs {
@@ -123,7 +173,6 @@ func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*s
 	}
 	if len(evs) > 0 {
 		errs, err := w.events(ctx, evs)
-		var written []any
 		for j, i := range withEvent {
 			switch {
 			case err != nil:
@@ -131,12 +180,7 @@ func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*s
 			case errs[j] != nil && !errors.Is(errs[j], customers.ErrNotFound):
 				results[i].event = errs[j]
 			default:
-				written = append(written, recs[i].id)
-			}
-		}
-		if len(written) > 0 {
-			if err := w.store.rdb.SRem(ctx, w.store.keys.run(campaign, run).noevent, written...).Err(); err != nil {
-				w.warn("campaign chunk: clear written events", "campaign", campaign, "run", run, "error", err)
+				results[i].eventWritten = true
 			}
 		}
 	}

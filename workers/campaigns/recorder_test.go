@@ -3,7 +3,9 @@ package campaigns
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,8 +69,8 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 	wg.Wait()
 
 	for i, r := range results {
-		if r.ledger != nil || r.event != nil || r.lead {
-			t.Errorf("record %d = %+v", i, r)
+		if r.ledger != nil || r.event != nil || r.lead || !r.eventWritten {
+			t.Errorf("record %d = %+v, want its event written", i, r)
 		}
 	}
 	if len(calls) != 2 || calls[0] != 1 || calls[1] != n-1 {
@@ -87,11 +89,13 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 	if st := b.status(t, "group", "r1"); st.Counts.Sent != n || st.Counts.Sending != 0 {
 		t.Errorf("counts %+v, want %d sent", st.Counts, n)
 	}
-	if left := b.rdb.SCard(ctx, b.engine.store.keys.run("group", "r1").noevent).Val(); left != 0 {
-		t.Errorf("%d recipients still wait for their event", left)
+	// noevent still names them: the chunks drop them when they end (one
+	// call each, TestEmailCampaignEndToEnd checks it is empty after a run).
+	if left := b.rdb.SCard(ctx, b.engine.store.keys.run("group", "r1").noevent).Val(); left != n {
+		t.Errorf("noevent holds %d recipients, want the %d the recorder left to their chunks", left, n)
 	}
 	// Recording again finds nothing sending: no second event, no error.
-	if r := record(3); r.ledger != nil || r.event != nil {
+	if r := record(3); r.ledger != nil || r.event != nil || r.eventWritten {
 		t.Errorf("recording a sent message again = %+v", r)
 	}
 	if events, _ := b.customers.Timeline(ctx, ids[3], 10); len(events) != 1 {
@@ -100,5 +104,72 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 	// A run that is gone is a ledger error the caller sees.
 	if r := w.record(ctx, &sentRecord{campaign: "group", run: "gone", id: ids[0], ref: "<x@x>"}); r.ledger == nil {
 		t.Errorf("recording into a run that does not exist = %+v, want a ledger error", r)
+	}
+}
+
+// A leader that finds other messages of the daemon on the wire waits for
+// them, up to its linger, and records them in its group; with nothing
+// else on the wire it writes at once.
+func TestRecorderWaitsForTheMessagesOnTheWire(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := t.Context()
+	ids := []string{"w0", "w1", "w2", "w3"}
+	for _, id := range ids {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"w"}})
+	}
+	camp := emailCampaign("wire", jobs.Audience{Tags: []string{"w"}})
+	camp.RatePerSecond = 100
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.store.transitionMany(ctx, "wire", "r1", ids, transition{from: []EntryState{EntryPending}, to: EntrySending}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var groups []int // events per AddEvents call: one call per group
+	var onWire atomic.Int64
+	// An hour: the test would time out if the leader waited for its linger
+	// instead of for the messages.
+	w := &recorder{store: b.engine.store, warn: t.Logf, onWire: &onWire, linger: time.Hour,
+		events: func(ctx context.Context, evs []customers.CustomerEvent) ([]error, error) {
+			mu.Lock()
+			groups = append(groups, len(evs))
+			mu.Unlock()
+			return b.customers.AddEvents(ctx, evs)
+		}}
+	record := func(i int) recordResult {
+		return w.record(ctx, &sentRecord{campaign: "wire", run: "r1", id: ids[i], ref: fmt.Sprintf("<w%d@x>", i),
+			customer: ids[i], event: customers.Event{Kind: "mail.sent", Key: "campaign:wire:r1:" + ids[i]}})
+	}
+
+	onWire.Store(2) // two other chunks are sending
+	results := make([]recordResult, 3)
+	var wg sync.WaitGroup
+	wg.Go(func() { results[0] = record(0) })
+	for !func() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.writing && len(w.queue) == 1 }() {
+		time.Sleep(time.Millisecond)
+	}
+	wg.Go(func() { results[1] = record(1) })
+	wg.Go(func() { results[2] = record(2) })
+	wg.Wait()
+	for i, r := range results {
+		if r.ledger != nil || r.event != nil || !r.eventWritten {
+			t.Errorf("record %d = %+v", i, r)
+		}
+	}
+
+	onWire.Store(0) // nothing else on the wire: no wait
+	if r := record(3); r.ledger != nil || r.event != nil || !r.eventWritten {
+		t.Errorf("lone record = %+v", r)
+	}
+	if len(groups) != 2 || groups[0] != 3 || groups[1] != 1 {
+		t.Errorf("groups %v, want [3 1]: the leader waited for the two on the wire, then the lone one went at once", groups)
+	}
+	led := b.ledger(t, "wire", "r1")
+	for i, id := range ids {
+		if want := fmt.Sprintf("|<w%d@x>", i); !strings.HasPrefix(led[id], "sent|") || !strings.HasSuffix(led[id], want) {
+			t.Errorf("%s: %q, want sent with its Message-ID", id, led[id])
+		}
 	}
 }
