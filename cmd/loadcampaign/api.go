@@ -41,13 +41,21 @@ func launch(ctx context.Context, l *local, def jobs.Campaign, run string) error 
 	return nil
 }
 
+// Poll intervals of waitRun.
+const (
+	pollFine   = 20 * time.Millisecond
+	pollCoarse = 200 * time.Millisecond
+)
+
 // errTimeout is returned by waitRun when the run did not get there in time.
 var errTimeout = errors.New("timed out")
 
-// waitRun polls the status of a run every few milliseconds until done says
-// so, printing progress every 5 seconds. A run that does not exist yet
-// (its launch job has not run) is waited for.
-func waitRun(ctx context.Context, store *campaigns.Store, campaign, run string, timeout time.Duration,
+// waitRun polls the status of a run every `every` until done says so,
+// printing progress every 5 seconds. A run that does not exist yet (its
+// launch job has not run) is waited for. A figure timed by the poll wants
+// pollFine; one the daemon times itself (a run's Finished) pollCoarse, so
+// that watching does not load the Redis and the CPUs being measured.
+func waitRun(ctx context.Context, store *campaigns.Store, campaign, run string, timeout, every time.Duration,
 	done func(campaigns.RunStatus) bool, out io.Writer) (campaigns.RunStatus, error) {
 	start := time.Now()
 	lastPrint := start
@@ -68,7 +76,7 @@ func waitRun(ctx context.Context, store *campaigns.Store, campaign, run string, 
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }

@@ -239,7 +239,7 @@ func campaignRun(ctx context.Context, o options, l *local, rdb redis.UniversalCl
 	if err := launch(ctx, l, def, run); err != nil {
 		return err
 	}
-	st, err := waitRun(ctx, store, name, run, o.timeout, func(st campaigns.RunStatus) bool {
+	st, err := waitRun(ctx, store, name, run, o.timeout, pollCoarse, func(st campaigns.RunStatus) bool {
 		if !st.Planning && res.planned == 0 {
 			res.planned = time.Since(start)
 		}

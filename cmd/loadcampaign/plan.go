@@ -116,7 +116,7 @@ func runPlan(ctx context.Context, o options, out io.Writer) (res planResult, err
 		return res, err
 	}
 	res.pausedAfter = time.Since(start)
-	st, err := waitRun(ctx, store, name, run, o.timeout, func(st campaigns.RunStatus) bool { return !st.Planning }, out)
+	st, err := waitRun(ctx, store, name, run, o.timeout, pollFine, func(st campaigns.RunStatus) bool { return !st.Planning }, out)
 	if err != nil {
 		return res, err
 	}

@@ -154,7 +154,7 @@ func (c smsCampaign) run(ctx context.Context, p429, p500 float64) (smsRun, error
 	if err := launch(ctx, c.l, c.def, run); err != nil {
 		return r, err
 	}
-	st, err := waitRun(ctx, c.store, name, run, o.smsTimeout, func(st campaigns.RunStatus) bool {
+	st, err := waitRun(ctx, c.store, name, run, o.smsTimeout, pollFine, func(st campaigns.RunStatus) bool {
 		return st.State == campaigns.StateFinished || st.State == campaigns.StateCancelled
 	}, c.out)
 	r.elapsed = time.Since(start)
@@ -197,7 +197,7 @@ func (c smsCampaign) cancel(ctx context.Context, name, run string) (campaigns.Ru
 	if err := c.store.Cancel(ctx, name, run, "loadcampaign: -sms-timeout"); err != nil && !errors.Is(err, campaigns.ErrState) {
 		return campaigns.RunStatus{}, err
 	}
-	return waitRun(ctx, c.store, name, run, time.Minute, func(st campaigns.RunStatus) bool { return st.Counts.Sending == 0 }, c.out)
+	return waitRun(ctx, c.store, name, run, time.Minute, pollFine, func(st campaigns.RunStatus) bool { return st.Counts.Sending == 0 }, c.out)
 }
 
 // ledgerStates returns the ledger state of every recipient of a run.
