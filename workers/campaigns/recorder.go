@@ -68,13 +68,14 @@ func (w *recorder) gather() {
 	if want == 0 || w.linger <= 0 {
 		return
 	}
-	w.joined = make(chan struct{}, 1)
+	joined := make(chan struct{}, 1)
+	w.joined = joined
 	timer := time.NewTimer(w.linger)
 	defer timer.Stop()
 	for len(w.queue) < 1+want {
 		w.mu.Unlock()
 		select {
-		case <-w.joined:
+		case <-joined:
 			w.mu.Lock()
 		case <-timer.C:
 			w.mu.Lock()
