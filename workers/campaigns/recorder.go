@@ -47,7 +47,6 @@ type recordResult struct {
 type recorder struct {
 	store  *Store
 	events func(context.Context, []customers.CustomerEvent) ([]error, error)
-	warn   func(msg string, args ...any)
 	onWire *atomic.Int64 // messages being sent by this daemon's chunks
 	linger time.Duration
 

@@ -39,7 +39,7 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 	hold := make(chan struct{})
 	var mu sync.Mutex
 	var calls []int // events per call of AddEvents
-	w := &recorder{store: b.engine.store, warn: t.Logf, events: func(ctx context.Context, evs []customers.CustomerEvent) ([]error, error) {
+	w := &recorder{store: b.engine.store, events: func(ctx context.Context, evs []customers.CustomerEvent) ([]error, error) {
 		mu.Lock()
 		calls = append(calls, len(evs))
 		first := len(calls) == 1
@@ -89,8 +89,9 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 	if st := b.status(t, "group", "r1"); st.Counts.Sent != n || st.Counts.Sending != 0 {
 		t.Errorf("counts %+v, want %d sent", st.Counts, n)
 	}
-	// noevent still names them: the chunks drop them when they end (one
-	// call each, TestEmailCampaignEndToEnd checks it is empty after a run).
+	// noevent still names them: the chunks drop them when they end, one
+	// call each (TestEmailCampaignSendsEachRecipientOnceInTheirLanguage
+	// checks it is empty after a run).
 	if left := b.rdb.SCard(ctx, b.engine.store.keys.run("group", "r1").noevent).Val(); left != n {
 		t.Errorf("noevent holds %d recipients, want the %d the recorder left to their chunks", left, n)
 	}
@@ -131,7 +132,7 @@ func TestRecorderWaitsForTheMessagesOnTheWire(t *testing.T) {
 	var onWire atomic.Int64
 	// An hour: the test would time out if the leader waited for its linger
 	// instead of for the messages.
-	w := &recorder{store: b.engine.store, warn: t.Logf, onWire: &onWire, linger: time.Hour,
+	w := &recorder{store: b.engine.store, onWire: &onWire, linger: time.Hour,
 		events: func(ctx context.Context, evs []customers.CustomerEvent) ([]error, error) {
 			mu.Lock()
 			groups = append(groups, len(evs))
