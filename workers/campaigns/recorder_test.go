@@ -25,16 +25,8 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("g%02d", i)
-		b.addCustomers(t, customers.Customer{ID: ids[i], Email: ids[i] + "@example.sk", Tags: []string{"n"}})
 	}
-	camp := emailCampaign("group", jobs.Audience{Tags: []string{"n"}})
-	camp.RatePerSecond = 100
-	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.engine.store.transitionMany(ctx, "group", "r1", ids, transition{from: []EntryState{EntryPending}, to: EntrySending}); err != nil {
-		t.Fatal(err)
-	}
+	b.claimedRun(t, "group", ids)
 
 	hold := make(chan struct{})
 	var mu sync.Mutex
@@ -50,8 +42,7 @@ func TestRecorderGroupsConcurrentRecords(t *testing.T) {
 		return b.customers.AddEvents(ctx, evs)
 	}}
 	record := func(i int) recordResult {
-		return w.record(ctx, &sentRecord{campaign: "group", run: "r1", id: ids[i], ref: fmt.Sprintf("<m%d@x>", i),
-			customer: ids[i], event: customers.Event{Kind: "mail.sent", Key: "campaign:group:r1:" + ids[i]}})
+		return w.record(ctx, sentMail("group", ids[i], fmt.Sprintf("<m%d@x>", i)))
 	}
 	results := make([]recordResult, n)
 	var wg sync.WaitGroup
@@ -116,17 +107,7 @@ func TestRecorderWaitsForTheMessagesOnTheWire(t *testing.T) {
 	b := setup(t, nil)
 	ctx := t.Context()
 	ids := []string{"w0", "w1", "w2", "w3"}
-	for _, id := range ids {
-		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"w"}})
-	}
-	camp := emailCampaign("wire", jobs.Audience{Tags: []string{"w"}})
-	camp.RatePerSecond = 100
-	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r1")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.engine.store.transitionMany(ctx, "wire", "r1", ids, transition{from: []EntryState{EntryPending}, to: EntrySending}); err != nil {
-		t.Fatal(err)
-	}
+	b.claimedRun(t, "wire", ids)
 	var mu sync.Mutex
 	var groups []int // events per AddEvents call: one call per group
 	var onWire atomic.Int64
@@ -140,8 +121,7 @@ func TestRecorderWaitsForTheMessagesOnTheWire(t *testing.T) {
 			return b.customers.AddEvents(ctx, evs)
 		}}
 	record := func(i int) recordResult {
-		return w.record(ctx, &sentRecord{campaign: "wire", run: "r1", id: ids[i], ref: fmt.Sprintf("<w%d@x>", i),
-			customer: ids[i], event: customers.Event{Kind: "mail.sent", Key: "campaign:wire:r1:" + ids[i]}})
+		return w.record(ctx, sentMail("wire", ids[i], fmt.Sprintf("<w%d@x>", i)))
 	}
 
 	onWire.Store(2) // two other chunks are sending
@@ -173,4 +153,28 @@ func TestRecorderWaitsForTheMessagesOnTheWire(t *testing.T) {
 			t.Errorf("%s: %q, want sent with its Message-ID", id, led[id])
 		}
 	}
+}
+
+// claimedRun launches run r1 of an e-mail campaign to customers ids (each
+// a customer tagged with the campaign's name) and claims them all, as a
+// chunk does before it sends: their entries are "sending".
+func (b *bundle) claimedRun(t *testing.T, campaign string, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{campaign}})
+	}
+	camp := emailCampaign(campaign, jobs.Audience{Tags: []string{campaign}})
+	camp.RatePerSecond = 100
+	if err := b.engine.HandleLaunch(t.Context(), launchArgs(camp, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.store.transitionMany(t.Context(), campaign, "r1", ids, transition{from: []EntryState{EntryPending}, to: EntrySending}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sentMail is the record of the mail ref sent to customer id in run r1.
+func sentMail(campaign, id, ref string) *sentRecord {
+	return &sentRecord{campaign: campaign, run: "r1", id: id, ref: ref, customer: id,
+		event: customers.Event{Kind: "mail.sent", Key: "campaign:" + campaign + ":r1:" + id}}
 }
