@@ -70,15 +70,12 @@ func BenchmarkPlanFileAudience(b *testing.B) {
 func BenchmarkPlanCustomerAudience(b *testing.B) {
 	const n = 100_000
 	t := setupBench(b)
-	path := filepath.Join(b.TempDir(), "customers.csv")
 	var sb strings.Builder
 	sb.WriteString("id,email,language,tags\n")
 	for i := range n {
 		fmt.Fprintf(&sb, "c%07d,c%07d@example.sk,sk,n\n", i, i)
 	}
-	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	path := t.writeFile(b, "customers.csv", sb.String())
 	if _, err := t.customers.Import(b.Context(), customers.ImportRequest{ImportID: "bench", Path: path}); err != nil {
 		b.Fatal(err)
 	}
@@ -112,15 +109,12 @@ func BenchmarkSendEmailChunks(b *testing.B) {
 	srv, withMail := withSMTP(b, smtptest.Options{Sink: true})
 	rs := redistest.Start(b)
 	t := setupOn(b, rs.Client(b), func(c *Config) { withMail(c); c.ChunkSize = 500 })
-	path := filepath.Join(b.TempDir(), "aud.csv")
 	var sb strings.Builder
 	sb.WriteString("email,name,language\n")
 	for i := range rows {
 		fmt.Fprintf(&sb, "customer%05d@example.sk,Zákazník %d,sk\n", i, i)
 	}
-	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	path := t.writeFile(b, "aud.csv", sb.String())
 	camp := emailCampaign("bench", jobs.Audience{File: path})
 	camp.RatePerSecond = 10000
 	b.ResetTimer()

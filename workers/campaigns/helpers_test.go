@@ -89,7 +89,7 @@ func setupOn(t testing.TB, rdb redis.UniversalClient, adjust func(*Config)) *bun
 }
 
 // writeFile writes an audience file into the bundle's data dir.
-func (b *bundle) writeFile(t *testing.T, name, content string) string {
+func (b *bundle) writeFile(t testing.TB, name, content string) string {
 	t.Helper()
 	path := filepath.Join(b.dir, name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
