@@ -199,6 +199,14 @@ func (p *Pool) Send(ctx context.Context, m *Message) error {
 		}
 		err = p.sendOn(ctx, c, msg)
 	}
+	if err != nil && msg.IsDelivered() {
+		// The server accepted the message (250 to its data); only the
+		// RSET go-mail sends after it failed. The message is delivered:
+		// reporting a failure would have it sent again. The connection
+		// is not to be trusted with the next one.
+		p.logger.Debug("smtp reset after a delivered message failed", "conn", c.id, "err", err)
+		c.broken, err = true, nil
+	}
 	p.put(c, err)
 	return p.failure(ctx, c, err, m.To)
 }

@@ -176,6 +176,25 @@ func TestPoolServerDropsDuringData(t *testing.T) {
 	}
 }
 
+// go-mail sends RSET after every accepted message and reports its
+// failure as a failed send; the message is delivered all the same and a
+// retry would send it twice.
+func TestPoolServerHangsUpAfterAcceptingIsDelivered(t *testing.T) {
+	t.Parallel()
+	srv, pool := setup(t, smtptest.Options{HangUp: func(_ string, attempt int) bool { return attempt == 1 }}, PoolOptions{Size: 1})
+
+	if err := pool.Send(t.Context(), to(1)); err != nil {
+		t.Fatalf("Send of a message the server accepted before hanging up = %v, want nil", err)
+	}
+	if err := pool.Send(t.Context(), to(2)); err != nil {
+		t.Fatalf("next Send: %v", err)
+	}
+	msgs := srv.WaitFor(t, 2, wait)
+	if len(msgs) != 2 || msgs[0].To[0] != "customer1@example.sk" || msgs[1].Conn != 2 {
+		t.Errorf("got %d messages (%v), want customer1 once on connection 1, then customer2 on connection 2", len(msgs), msgs)
+	}
+}
+
 func TestPoolReplacesConnectionTheServerClosed(t *testing.T) {
 	t.Parallel()
 	srv, pool := setup(t, smtptest.Options{}, PoolOptions{Size: 1})

@@ -21,6 +21,9 @@ type session struct {
 	from string
 	to   []string
 	try  int // attempt number of the first recipient
+	// hangUp closes the connection at the end of the transaction
+	// (Options.HangUp)
+	hangUp bool
 }
 
 var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
@@ -111,11 +114,20 @@ func (ss *session) Data(r io.Reader) error {
 		From: ss.from, To: append([]string(nil), ss.to...), Data: bytes.Clone(data),
 		Conn: ss.id, TLS: isTLS, User: ss.user,
 	})
+	ss.hangUp = ss.s.opts.HangUp != nil && len(ss.to) > 0 && ss.s.opts.HangUp(ss.to[0], ss.try)
 	return nil
 }
 
-// Reset ends the transaction (RSET, or after DATA).
-func (ss *session) Reset() { ss.from, ss.to, ss.try = "", nil, 0 }
+// Reset ends the transaction (RSET, or after DATA: go-smtp calls it once
+// the reply to the data is written, so a hang-up here comes after the
+// client read its 250).
+func (ss *session) Reset() {
+	if ss.hangUp {
+		ss.hangUp = false
+		_ = ss.conn.Conn().Close()
+	}
+	ss.from, ss.to, ss.try = "", nil, 0
+}
 
 // Logout ends the session.
 func (ss *session) Logout() error { return nil }

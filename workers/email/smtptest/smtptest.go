@@ -43,6 +43,11 @@ type Options struct {
 	// attempt was received; true closes the connection without a reply,
 	// as a server that crashes mid-transaction. The message is not kept.
 	Drop func(rcpt string, attempt int) bool
+	// HangUp, when set, is asked after a recipient's message was accepted
+	// and its 250 reply sent; true closes the connection before the next
+	// command (the client's RSET), as a server that dies between
+	// transactions. The message is kept.
+	HangUp func(rcpt string, attempt int) bool
 	// Username and Password require AUTH PLAIN with these credentials
 	// before MAIL FROM.
 	Username, Password string
