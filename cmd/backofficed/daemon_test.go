@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -190,6 +191,23 @@ func TestRealMain(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "unsubscribe.secret")); err == nil {
 		t.Error("-check generated a secret: it must not change anything")
+	}
+}
+
+// TestTuneGC: without GOGC the daemon collects at defaultGOGC; an
+// operator's GOGC is left to the runtime. Not parallel: the collector's
+// target belongs to the whole test process.
+func TestTuneGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+
+	tuneGC(func(string) string { return "" })
+	if got := debug.SetGCPercent(100); got != defaultGOGC {
+		t.Errorf("GC percent without GOGC = %d, want %d", got, defaultGOGC)
+	}
+	tuneGC(func(k string) string { return map[string]string{"GOGC": "50"}[k] })
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent with GOGC set = %d, want it untouched (100)", got)
 	}
 }
 

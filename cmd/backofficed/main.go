@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -54,6 +55,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	log := logging.New(stdout, cfg.LogLevel, cfg.Secrets()...)
+	tuneGC(getenv)
 	redis.SetLogger(logging.RedisLogger(log)) // go-redis's pool messages, as JSON
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,6 +65,22 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 1
 	}
 	return 0
+}
+
+// defaultGOGC is the garbage collector's target when GOGC is not set.
+// The daemon keeps little live (a few tens of MiB) and allocates a lot per
+// message: at Go's default of 100 it collected many times a second during
+// a campaign, about a fifth of its CPU per message. At 400 the heap may
+// grow to five times what is live; a 1,000,000-recipient launch peaks at
+// about 56 MiB instead of 37 (make bench-campaign).
+const defaultGOGC = 400
+
+// tuneGC sets the collector's target to defaultGOGC unless the operator
+// set GOGC (the runtime already applied theirs, as it does GOMEMLIMIT).
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
 }
 
 func splitErrors(err error) []error {
