@@ -53,7 +53,11 @@ type recorder struct {
 	mu      sync.Mutex
 	queue   []*sentRecord
 	writing bool
-	joined  chan struct{} // while the leader gathers: a record joined the queue
+	// while the leader gathers: the queue length it waits for, and the
+	// channel the record that brings the queue to it signals (only that
+	// one: each wake-up of the leader costs a goroutine switch)
+	gatherTo int
+	joined   chan struct{}
 }
 
 // gather is the leader's wait, with w.mu held, for the messages on the
@@ -68,10 +72,10 @@ func (w *recorder) gather() {
 		return
 	}
 	joined := make(chan struct{}, 1)
-	w.joined = joined
+	w.joined, w.gatherTo = joined, 1+want
 	timer := time.NewTimer(w.linger)
 	defer timer.Stop()
-	for len(w.queue) < 1+want {
+	for len(w.queue) < w.gatherTo {
 		w.mu.Unlock()
 		select {
 		case <-joined:
@@ -91,7 +95,7 @@ func (w *recorder) record(ctx context.Context, r *sentRecord) recordResult {
 	w.mu.Lock()
 	w.queue = append(w.queue, r)
 	if w.writing {
-		if w.joined != nil {
+		if w.joined != nil && len(w.queue) >= w.gatherTo {
 			select {
 			case w.joined <- struct{}{}:
 			default: // the leader has a wake-up pending already
