@@ -68,11 +68,12 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 }
 
 // defaultGOGC is the garbage collector's target when GOGC is not set.
-// The daemon keeps little live (a few tens of MiB) and allocates a lot per
-// message: at Go's default of 100 it collected many times a second during
-// a campaign, about a fifth of its CPU per message. At 400 the heap may
-// grow to five times what is live; a 1,000,000-recipient launch peaks at
-// about 56 MiB instead of 37 (make bench-campaign).
+// The daemon keeps little live (about 10 MiB during a campaign) and
+// allocates about 20 KiB per message: at Go's default of 100 it collected
+// 89 times in a 40,000-message campaign, about 6 ms of CPU each; at 400,
+// 21 times (~11 µs of CPU less per message). The heap may grow to five
+// times what is live: a 1,000,000-recipient launch peaks at about 56 MiB
+// instead of 37 (make bench-campaign).
 const defaultGOGC = 400
 
 // tuneGC sets the collector's target to defaultGOGC unless the operator
