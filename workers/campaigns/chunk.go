@@ -92,35 +92,47 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 func (e *Engine) chunkDone(ctx context.Context, a jobs.CampaignChunkArgs, token string) error {
 	rk := e.store.keys.run(a.Campaign, a.Run)
 	res, err := chunkDoneScript.Run(ctx, e.store.rdb, []string{rk.run, rk.done, rk.slots, rk.owners},
-		a.Chunk, e.store.nowMS(), token).Slice()
+		a.Chunk, e.store.nowMS(), token, wakeCandidates).Slice()
 	if err != nil {
 		return fmt.Errorf("campaign %s run %s: chunk %d: record done: %w", a.Campaign, a.Run, a.Chunk, noRun(err))
 	}
 	if State(fmt.Sprint(res[0])) == StateFinished {
 		e.cfg.Logger.Info("campaign run finished", "campaign", a.Campaign, "run", a.Run)
 	}
-	if next, _ := res[1].(int64); next >= 0 && token != "" {
-		e.wake(jobs.CampaignChunkArgs{Campaign: a.Campaign, Run: a.Run, Chunk: int(next)})
+	if token == "" {
+		return nil // it held no slot: none freed
+	}
+	for _, v := range res[1:] {
+		if n, ok := v.(int64); ok && e.wake(jobs.CampaignChunkArgs{Campaign: a.Campaign, Run: a.Run, Chunk: int(n)}) {
+			break
+		}
 	}
 	return nil
 }
 
+// wakeCandidates is how many chunks a chunk that ends looks at for one
+// to wake: those already queued to run, or running but not yet holding a
+// slot, are passed over for the next.
+const wakeCandidates = 8
+
 // wake runs chunk a now if it waits in the queue (held for a slot of its
-// run, or for the daemon's chunk limit): a finished chunk's slot does not
-// stay idle until the waiting chunk looks again. Best effort: a chunk not
-// found waiting keeps its own schedule.
-func (e *Engine) wake(a jobs.CampaignChunkArgs) {
+// run, or for the daemon's chunk limit), and reports whether it did: a
+// finished chunk's slot does not stay idle until the waiting chunk looks
+// again. A chunk not found waiting keeps its own schedule.
+func (e *Engine) wake(a jobs.CampaignChunkArgs) bool {
 	if e.cfg.Waker == nil {
-		return
+		return true // nothing can be woken: stop looking
 	}
 	id := a.TaskID()
 	info, err := e.cfg.Waker.GetTaskInfo(jobs.QueueCampaigns, id)
 	if err != nil || (info.State != asynq.TaskStateRetry && info.State != asynq.TaskStateScheduled) {
-		return
+		return false
 	}
 	if err := e.cfg.Waker.RunTask(jobs.QueueCampaigns, id); err != nil {
 		e.cfg.Logger.Debug("campaign chunk: wake the next chunk", "task_id", id, "error", err)
+		return false
 	}
+	return true
 }
 
 // runFullPoll is the longest a chunk waits before it looks again for a

@@ -589,16 +589,7 @@ func TestDoneChunkWakesTheNextWaitingChunk(t *testing.T) {
 	}
 	// chunks 1 and 2 wait in the queue for an hour, as held chunks do
 	for _, n := range []int{1, 2} {
-		if err := b.inspector.DeleteTask(jobs.QueueCampaigns, chunk(n).TaskID()); err != nil {
-			t.Fatal(err)
-		}
-		task, err := jobs.NewTask(chunk(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.client.Enqueue(task, asynq.ProcessIn(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+		b.holdChunk(t, chunk(n), time.Hour)
 	}
 	if err := b.engine.HandleChunk(ctx, chunk(0)); err != nil {
 		t.Fatal(err)
@@ -617,5 +608,74 @@ func TestDoneChunkWakesTheNextWaitingChunk(t *testing.T) {
 	}
 	if st := b.status(t, "wake", "r1"); st.State != StateFinished || srv.Count() != 3 {
 		t.Errorf("run %s with %d messages, want finished with 3", st.State, srv.Count())
+	}
+}
+
+// holdChunk puts chunk a back in the queue to run after d, as a chunk held
+// for a slot is.
+func (b *bundle) holdChunk(t *testing.T, a jobs.CampaignChunkArgs, d time.Duration) {
+	t.Helper()
+	if err := b.inspector.DeleteTask(jobs.QueueCampaigns, a.TaskID()); err != nil {
+		t.Fatal(err)
+	}
+	task, err := jobs.NewTask(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.client.Enqueue(task, asynq.ProcessIn(d)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A chunk that cannot be woken when a slot frees (it is starting, or
+// being refused a slot that very moment) is passed over for the next
+// waiting one, and is woken by the next chunk that ends once it waits:
+// neither slot stays idle until a held chunk looks again.
+func TestDoneChunkWakesAChunkPassedOverBefore(t *testing.T) {
+	t.Parallel()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1; c.MaxChunksInFlight = 1 })
+	ctx := t.Context()
+	for _, id := range []string{"p1", "p2", "p3", "p4"} {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"p"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("pass", jobs.Audience{Tags: []string{"p"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	chunk := func(n int) jobs.CampaignChunkArgs {
+		return jobs.CampaignChunkArgs{Campaign: "pass", Run: "r1", Chunk: n}
+	}
+	state := func(n int) asynq.TaskState {
+		info, err := b.inspector.GetTaskInfo(jobs.QueueCampaigns, chunk(n).TaskID())
+		if err != nil {
+			t.Fatalf("chunk %d: %v", n, err)
+		}
+		return info.State
+	}
+	// chunk 1 is queued to run (it cannot be woken); 2 and 3 are held
+	for _, n := range []int{2, 3} {
+		b.holdChunk(t, chunk(n), time.Hour)
+	}
+	if err := b.engine.HandleChunk(ctx, chunk(0)); err != nil {
+		t.Fatal(err)
+	}
+	if s1, s2, s3 := state(1), state(2), state(3); s1 != asynq.TaskStatePending || s2 != asynq.TaskStatePending || s3 != asynq.TaskStateScheduled {
+		t.Fatalf("after chunk 0: chunks 1, 2, 3 %v, %v, %v; want 1 left as it was (pending), 2 woken (pending), 3 still held", s1, s2, s3)
+	}
+	// chunk 1 was refused the slot meanwhile and is held
+	b.holdChunk(t, chunk(1), time.Hour)
+	if err := b.engine.HandleChunk(ctx, chunk(2)); err != nil {
+		t.Fatal(err)
+	}
+	if s1, s3 := state(1), state(3); s1 != asynq.TaskStatePending || s3 != asynq.TaskStateScheduled {
+		t.Fatalf("after chunk 2: chunks 1, 3 %v, %v; want 1 woken (pending), 3 still held", s1, s3)
+	}
+	for _, n := range []int{1, 3} {
+		if err := b.engine.HandleChunk(ctx, chunk(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := b.status(t, "pass", "r1"); st.State != StateFinished || srv.Count() != 4 {
+		t.Errorf("run %s with %d messages, want finished with 4", st.State, srv.Count())
 	}
 }

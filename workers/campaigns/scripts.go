@@ -123,13 +123,18 @@ return {tonumber(redis.call('HGET', run, 'chunks')), state}
 
 // chunkDoneScript records chunk ARGV[1] as done (once), releases its slot
 // and finishes the run when it was the last one. While the run goes on it
-// names the next chunk to wake for the freed slot: the first planned chunk
-// from the run's 'wake_from' cursor that is neither done nor held by a
-// worker (at most 64 looked at; the cursor moves past them).
+// names the chunks that could take the freed slot, in order: from the
+// run's 'wake_from' cursor, the first planned chunks that are neither done
+// nor held by a worker (at most ARGV[4] of them; done chunks are stepped
+// over, at most 64 others looked at). The cursor stays on the first chunk
+// named: one that could not be woken now (it was starting, or being
+// refused a slot that very moment) is named again by the next chunk that
+// ends, instead of waiting out its hold while a slot is free.
 //
 // KEYS[1] run hash, KEYS[2] done bitmap, KEYS[3] slots zset, KEYS[4] owners hash
-// ARGV[1] chunk number, ARGV[2] now (unix ms), ARGV[3] slot lease token
-// Returns {run state afterwards, chunk to wake or -1}.
+// ARGV[1] chunk number, ARGV[2] now (unix ms), ARGV[3] slot lease token,
+// ARGV[4] how many chunks to name at most
+// Returns {run state afterwards, chunk, chunk, ...}.
 var chunkDoneScript = redis.NewScript(finishRun + `
 local run = KEYS[1]
 if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
@@ -141,22 +146,26 @@ if redis.call('HGET', KEYS[4], ARGV[1]) == ARGV[3] then
   redis.call('HDEL', KEYS[4], ARGV[1])
 end
 local state = finish_if_done(run, ARGV[2])
-local wake = -1
+local out = {state}
 if state == 'running' then
   local n = tonumber(redis.call('HGET', run, 'wake_from') or '0')
   local planned = tonumber(redis.call('HGET', run, 'chunks') or '0')
-  local stop = math.min(planned, n + 64)
-  while n < stop do
-    local free = redis.call('GETBIT', KEYS[2], n) == 0 and redis.call('HEXISTS', KEYS[4], n) == 0
-    n = n + 1
-    if free then
-      wake = n - 1
-      break
+  local want = tonumber(ARGV[4])
+  local looked, steps, first = 0, 0, nil
+  while n < planned and #out <= want and looked < 64 and steps < 1024 do
+    steps = steps + 1
+    if redis.call('GETBIT', KEYS[2], n) == 0 then
+      looked = looked + 1
+      if redis.call('HEXISTS', KEYS[4], n) == 0 then
+        out[#out + 1] = n
+        first = first or n
+      end
     end
+    n = n + 1
   end
-  redis.call('HSET', run, 'wake_from', n)
+  redis.call('HSET', run, 'wake_from', first or n)
 end
-return {state, wake}
+return out
 `)
 
 // transitionScript moves ledger entries between states and keeps the
