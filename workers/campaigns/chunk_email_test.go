@@ -568,25 +568,9 @@ func TestLocalChunksLimitHoldsTheNextChunk(t *testing.T) {
 // looks again.
 func TestDoneChunkWakesTheNextWaitingChunk(t *testing.T) {
 	t.Parallel()
-	srv, withMail := withSMTP(t, smtptest.Options{})
-	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1; c.MaxChunksInFlight = 1 })
+	srv, b, chunk := oneSlotRun(t, "wake", 3)
 	ctx := t.Context()
-	for _, id := range []string{"w1", "w2", "w3"} {
-		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
-	}
-	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("wake", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
-		t.Fatal(err)
-	}
-	chunk := func(n int) jobs.CampaignChunkArgs {
-		return jobs.CampaignChunkArgs{Campaign: "wake", Run: "r1", Chunk: n}
-	}
-	state := func(n int) asynq.TaskState {
-		info, err := b.inspector.GetTaskInfo(jobs.QueueCampaigns, chunk(n).TaskID())
-		if err != nil {
-			t.Fatalf("chunk %d: %v", n, err)
-		}
-		return info.State
-	}
+	state := func(n int) asynq.TaskState { return b.chunkState(t, chunk(n)) }
 	// chunks 1 and 2 wait in the queue for an hour, as held chunks do
 	for _, n := range []int{1, 2} {
 		b.holdChunk(t, chunk(n), time.Hour)
@@ -611,6 +595,35 @@ func TestDoneChunkWakesTheNextWaitingChunk(t *testing.T) {
 	}
 }
 
+// oneSlotRun launches run r1 of an e-mail campaign to n customers in
+// chunks of one recipient, with one in-flight slot, into a real SMTP
+// server; chunk(i) names chunk i of the run.
+func oneSlotRun(t *testing.T, campaign string, n int) (*smtptest.Server, *bundle, func(int) jobs.CampaignChunkArgs) {
+	t.Helper()
+	srv, withMail := withSMTP(t, smtptest.Options{})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1; c.MaxChunksInFlight = 1 })
+	for i := range n {
+		id := fmt.Sprintf("%s%d", campaign, i)
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{campaign}})
+	}
+	if err := b.engine.HandleLaunch(t.Context(), launchArgs(emailCampaign(campaign, jobs.Audience{Tags: []string{campaign}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	return srv, b, func(i int) jobs.CampaignChunkArgs {
+		return jobs.CampaignChunkArgs{Campaign: campaign, Run: "r1", Chunk: i}
+	}
+}
+
+// chunkState is where chunk a's task is in the queue.
+func (b *bundle) chunkState(t *testing.T, a jobs.CampaignChunkArgs) asynq.TaskState {
+	t.Helper()
+	info, err := b.inspector.GetTaskInfo(jobs.QueueCampaigns, a.TaskID())
+	if err != nil {
+		t.Fatalf("chunk %d: %v", a.Chunk, err)
+	}
+	return info.State
+}
+
 // holdChunk puts chunk a back in the queue to run after d, as a chunk held
 // for a slot is.
 func (b *bundle) holdChunk(t *testing.T, a jobs.CampaignChunkArgs, d time.Duration) {
@@ -633,25 +646,9 @@ func (b *bundle) holdChunk(t *testing.T, a jobs.CampaignChunkArgs, d time.Durati
 // neither slot stays idle until a held chunk looks again.
 func TestDoneChunkWakesAChunkPassedOverBefore(t *testing.T) {
 	t.Parallel()
-	srv, withMail := withSMTP(t, smtptest.Options{})
-	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1; c.MaxChunksInFlight = 1 })
+	srv, b, chunk := oneSlotRun(t, "pass", 4)
 	ctx := t.Context()
-	for _, id := range []string{"p1", "p2", "p3", "p4"} {
-		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"p"}})
-	}
-	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("pass", jobs.Audience{Tags: []string{"p"}}), "r1")); err != nil {
-		t.Fatal(err)
-	}
-	chunk := func(n int) jobs.CampaignChunkArgs {
-		return jobs.CampaignChunkArgs{Campaign: "pass", Run: "r1", Chunk: n}
-	}
-	state := func(n int) asynq.TaskState {
-		info, err := b.inspector.GetTaskInfo(jobs.QueueCampaigns, chunk(n).TaskID())
-		if err != nil {
-			t.Fatalf("chunk %d: %v", n, err)
-		}
-		return info.State
-	}
+	state := func(n int) asynq.TaskState { return b.chunkState(t, chunk(n)) }
 	// chunk 1 is queued to run (it cannot be woken); 2 and 3 are held
 	for _, n := range []int{2, 3} {
 		b.holdChunk(t, chunk(n), time.Hour)
