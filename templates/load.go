@@ -42,18 +42,15 @@ func Load(o Options) (*Set, error) {
 		errs = append(errs, overErrs...)
 		maps.Copy(files, over)
 	}
-	s := &Set{
-		fallback: o.FallbackLanguage,
-		shop:     o.Shop,
-		email:    make(map[key]*emailTemplate),
-		sms:      make(map[key]*smsTemplate),
-	}
+	s := &Set{fallback: o.FallbackLanguage, shop: o.Shop}
+	c := &catalog{email: make(map[key]*emailTemplate), sms: make(map[key]*smsTemplate)}
 	for _, k := range slices.SortedFunc(maps.Keys(files), compareKeys) {
-		errs = append(errs, s.add(k, files[k])...)
+		errs = append(errs, s.add(c, k, files[k])...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	s.cat.Store(c)
 	return s, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -195,5 +196,53 @@ func TestResolveErrorWrapsNotFound(t *testing.T) {
 	_, err := mustLoad(t, testOptions()).RenderSMS("welcome", "sk", sampleData())
 	if !errors.Is(err, ErrNotFound) || err.Error() != "template welcome (sms): template not found" {
 		t.Errorf("RenderSMS(welcome) err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestReplace: a Set renders with the templates of the Set it was given
+// from then on, while renders run alongside (go test -race); a Set loaded
+// with other options is refused.
+func TestReplace(t *testing.T) {
+	t.Parallel()
+	smsIn := func(body string) Options {
+		o := testOptions()
+		o.Dir = writeFiles(t, map[string]string{"promo/sk.sms.tmpl": body})
+		return o
+	}
+	cur := mustLoad(t, smsIn("Old {{.Shop.Name}}"))
+	next := mustLoad(t, smsIn("New {{.Shop.Name}}"))
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m, err := cur.RenderSMS("promo", "sk", sampleData())
+			if err != nil || (m.Body != "Old Kvetinka" && m.Body != "New Kvetinka") {
+				t.Errorf("render during Replace = %q, %v", m.Body, err)
+				return
+			}
+		}
+	})
+	if err := cur.Replace(next); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	if m, err := cur.RenderSMS("promo", "sk", sampleData()); err != nil || m.Body != "New Kvetinka" {
+		t.Errorf("after Replace: %q, %v; want the new template", m.Body, err)
+	}
+
+	other := testOptions()
+	other.Shop.Name = "Iný obchod"
+	if err := cur.Replace(mustLoad(t, other)); err == nil {
+		t.Error("Replace with a set of another shop succeeded")
+	}
+	if m, _ := cur.RenderSMS("promo", "sk", sampleData()); m.Body != "New Kvetinka" {
+		t.Errorf("after a refused Replace: %q, want the templates kept", m.Body)
 	}
 }

@@ -18,11 +18,12 @@ import (
 // e.g. "template promo (sk, email): missing field Extra.coupon"; they are
 // permanent for this recipient.
 func (s *Set) RenderEmail(name, lang string, d Data) (Email, error) {
-	resolved, err := s.Resolve(name, ChannelEmail, lang)
+	c := s.cat.Load()
+	resolved, err := s.resolve(c, name, ChannelEmail, lang)
 	if err != nil {
 		return Email{}, err
 	}
-	e, err := s.renderEmail(s.email[key{name, ChannelEmail, resolved}], s.complete(d))
+	e, err := s.renderEmail(c.email[key{name, ChannelEmail, resolved}], s.complete(d))
 	if err != nil {
 		return Email{}, renderFailure(name, resolved, ChannelEmail, err)
 	}
@@ -33,11 +34,12 @@ func (s *Set) RenderEmail(name, lang string, d Data) (Email, error) {
 // RenderSMS renders SMS template name for a customer speaking lang (see
 // Resolve), and counts its segments. Errors are as RenderEmail's.
 func (s *Set) RenderSMS(name, lang string, d Data) (SMS, error) {
-	resolved, err := s.Resolve(name, ChannelSMS, lang)
+	c := s.cat.Load()
+	resolved, err := s.resolve(c, name, ChannelSMS, lang)
 	if err != nil {
 		return SMS{}, err
 	}
-	m, err := s.renderSMS(s.sms[key{name, ChannelSMS, resolved}], s.complete(d))
+	m, err := s.renderSMS(c.sms[key{name, ChannelSMS, resolved}], s.complete(d))
 	if err != nil {
 		return SMS{}, renderFailure(name, resolved, ChannelSMS, err)
 	}

@@ -10,8 +10,8 @@ import (
 )
 
 // add parses the file src for k, renders it with the sample customers and,
-// when all is well, adds it to s.
-func (s *Set) add(k key, src source) []error {
+// when all is well, adds it to c.
+func (s *Set) add(c *catalog, k key, src source) []error {
 	switch k.channel {
 	case ChannelEmail:
 		t, errs := parseEmail(src.path, src.text)
@@ -23,7 +23,7 @@ func (s *Set) add(k key, src source) []error {
 				return []error{sampleError(src.path, smp.who, err)}
 			}
 		}
-		s.email[k] = t
+		c.email[k] = t
 	case ChannelSMS:
 		t, errs := parseSMS(src.path, src.text)
 		if errs != nil {
@@ -34,7 +34,7 @@ func (s *Set) add(k key, src source) []error {
 				return []error{sampleError(src.path, smp.who, err)}
 			}
 		}
-		s.sms[k] = t
+		c.sms[k] = t
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Channels a template is written for. They equal jobs.ChannelEmail and
@@ -98,23 +99,42 @@ type SMS struct {
 // key identifies one template file's content.
 type key struct{ name, channel, lang string }
 
-// Set is a loaded, validated set of templates. It is immutable and safe for
-// concurrent use.
+// Set is a loaded, validated set of templates, safe for concurrent use.
+// Its templates can be replaced as a whole by those of another Set loaded
+// with the same options (Replace, when the daemon reloads them); each
+// call sees either the old templates or the new ones, never a mix.
 type Set struct {
 	fallback string
 	shop     ShopData
-	email    map[key]*emailTemplate
-	sms      map[key]*smsTemplate
+	cat      atomic.Pointer[catalog]
 	bufs     sync.Pool // *bytes.Buffer
+}
+
+// catalog is the parsed template files of a Set; it is never changed once
+// the Set holds it.
+type catalog struct {
+	email map[key]*emailTemplate
+	sms   map[key]*smsTemplate
+}
+
+// Replace makes s render with the templates of from, which must have been
+// loaded with the same fallback language and shop data.
+func (s *Set) Replace(from *Set) error {
+	if from.fallback != s.fallback || from.shop != s.shop {
+		return errors.New("templates: replace: the new set was loaded with other options")
+	}
+	s.cat.Store(from.cat.Load())
+	return nil
 }
 
 // Names returns the names of all templates, sorted.
 func (s *Set) Names() []string {
+	c := s.cat.Load()
 	var names []string
-	for k := range s.email {
+	for k := range c.email {
 		names = append(names, k.name)
 	}
-	for k := range s.sms {
+	for k := range c.sms {
 		names = append(names, k.name)
 	}
 	slices.Sort(names)
@@ -125,9 +145,11 @@ func (s *Set) Names() []string {
 func (s *Set) Has(name, channel string) bool { return len(s.Languages(name, channel)) > 0 }
 
 // Languages returns the languages template name has for channel, sorted.
-func (s *Set) Languages(name, channel string) []string {
+func (s *Set) Languages(name, channel string) []string { return s.cat.Load().languages(name, channel) }
+
+func (c *catalog) languages(name, channel string) []string {
 	var langs []string
-	for _, k := range s.keys(channel) {
+	for _, k := range c.keys(channel) {
 		if k.name == name {
 			langs = append(langs, k.lang)
 		}
@@ -136,15 +158,15 @@ func (s *Set) Languages(name, channel string) []string {
 	return langs
 }
 
-func (s *Set) keys(channel string) []key {
+func (c *catalog) keys(channel string) []key {
 	var keys []key
 	switch channel {
 	case ChannelEmail:
-		for k := range s.email {
+		for k := range c.email {
 			keys = append(keys, k)
 		}
 	case ChannelSMS:
-		for k := range s.sms {
+		for k := range c.sms {
 			keys = append(keys, k)
 		}
 	}
@@ -156,14 +178,18 @@ func (s *Set) keys(channel string) []key {
 // it ("sk-SK" and "SK" count as "sk"), else the fallback language. The
 // error wraps ErrNotFound.
 func (s *Set) Resolve(name, channel, lang string) (string, error) {
+	return s.resolve(s.cat.Load(), name, channel, lang)
+}
+
+func (s *Set) resolve(c *catalog, name, channel, lang string) (string, error) {
 	lang = baseLanguage(lang)
-	if s.has(key{name, channel, lang}) {
+	if c.has(key{name, channel, lang}) {
 		return lang, nil
 	}
-	if s.fallback != "" && s.has(key{name, channel, s.fallback}) {
+	if s.fallback != "" && c.has(key{name, channel, s.fallback}) {
 		return s.fallback, nil
 	}
-	if !s.Has(name, channel) {
+	if len(c.languages(name, channel)) == 0 {
 		return "", fmt.Errorf("template %s (%s): %w", name, channel, ErrNotFound)
 	}
 	fallback := "no fallback language"
@@ -173,13 +199,13 @@ func (s *Set) Resolve(name, channel, lang string) (string, error) {
 	return "", fmt.Errorf("template %s (%s, %s): %w: no %q file and %s", name, lang, channel, ErrNotFound, lang, fallback)
 }
 
-func (s *Set) has(k key) bool {
+func (c *catalog) has(k key) bool {
 	var ok bool
 	switch k.channel {
 	case ChannelEmail:
-		_, ok = s.email[k]
+		_, ok = c.email[k]
 	case ChannelSMS:
-		_, ok = s.sms[k]
+		_, ok = c.sms[k]
 	}
 	return ok
 }
