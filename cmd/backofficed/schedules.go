@@ -2,21 +2,25 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/shopworks/backoffice/schedules"
+	"github.com/shopworks/backoffice/templates"
 )
 
 // scheduler fires the entries of the schedule files (schedules.Runner) and
-// reloads them on SIGHUP.
+// reloads them on SIGHUP, after the templates (reloadTemplates).
 type scheduler struct {
 	*schedules.Runner
-	log        *slog.Logger
-	stopHangup chan struct{}
-	hangupDone chan struct{}
+	log             *slog.Logger
+	reloadTemplates func() error
+	stopHangup      chan struct{}
+	hangupDone      chan struct{}
 }
 
 // newScheduler builds the scheduler; start starts it. Campaign entries are
@@ -30,7 +34,35 @@ func (d *daemon) newScheduler() *scheduler {
 		KeyPrefix: d.cfg.KeyPrefix,
 		Logger:    d.log,
 	})
-	return &scheduler{Runner: runner, log: d.log}
+	return &scheduler{Runner: runner, log: d.log, reloadTemplates: d.reloadTemplates}
+}
+
+// reloadTemplates loads the templates again and, when they are valid and
+// every campaign entry still finds its template in them, puts them in
+// force: renders that start afterwards use them, a campaign run in
+// progress included. The entries checked are those of the schedule files
+// as they are now when those are valid (they are reloaded next), else
+// those in force. On error the previous templates stay.
+func (d *daemon) reloadTemplates() error {
+	next, err := templates.Load(d.templateOptions())
+	if err != nil {
+		return err
+	}
+	if _, err := schedules.Load(d.cfg.SchedulesDir, schedules.Options{HasTemplate: next.Has}); err != nil {
+		var missing []string
+		if cur := d.schedules.Current(); cur != nil {
+			for _, c := range cur.Campaigns {
+				if !next.Has(c.Campaign.Template, c.Campaign.Channel) {
+					missing = append(missing, fmt.Sprintf("%s:%d: campaign %s needs %s template %s",
+						c.File, c.Line, c.Campaign.Name, c.Campaign.Channel, c.Campaign.Template))
+				}
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("templates: the schedules in force need templates the new set lacks: %s", strings.Join(missing, "; "))
+		}
+	}
+	return d.delivery.templates.Replace(next)
 }
 
 // start loads the schedule files (an invalid one stops the start, naming
@@ -52,7 +84,12 @@ func (s *scheduler) start(ctx context.Context) error {
 		for {
 			select {
 			case <-hangup:
-				s.log.Info("SIGHUP: reloading the schedule files")
+				s.log.Info("SIGHUP: reloading the templates and the schedule files")
+				if err := s.reloadTemplates(); err != nil {
+					s.log.Error("templates: reload rejected, keeping the previous templates", "error", err)
+				} else {
+					s.log.Info("templates reloaded")
+				}
 				_ = s.Reload() // an invalid reload is logged and keeps the previous schedules
 			case <-s.stopHangup:
 				return

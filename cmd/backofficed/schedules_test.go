@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shopworks/backoffice/schedules"
+	"github.com/shopworks/backoffice/templates"
 )
 
 const heartbeatSchedule = `timezone: UTC
@@ -45,7 +46,8 @@ func TestDaemonRunsSchedules(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the SIGHUP reload", func() bool {
-		return len(td.Logs.records(t, "SIGHUP: reloading the schedule files")) > 0
+		return len(td.Logs.records(t, "SIGHUP: reloading the templates and the schedule files")) > 0 &&
+			len(td.Logs.records(t, "templates reloaded")) > 0
 	})
 	waitFor(t, "the new entry", func() bool {
 		_, ok := td.schedules.Current().Job("weekly")
@@ -62,5 +64,76 @@ func TestDaemonRefusesInvalidSchedules(t *testing.T) {
 	want := filepath.Join(dir, "beat.yaml") + `:5: jobs[0].kind: unknown job kind "customers:explode"`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("serve() = %v, want an error naming %s", err, want)
+	}
+}
+
+const seasonSchedule = `timezone: UTC
+campaigns:
+  - name: season
+    cron: "0 9 * * MON"
+    channel: sms
+    template: season
+    audience: {tags: [newsletter]}
+    rate: 10/s
+    enabled: false
+`
+
+// TestDaemonReloadsTemplates: the reload SIGHUP runs puts edited templates
+// in force, and keeps the previous ones when the new ones do not load or
+// lack a template a campaign entry needs; a template dropped together
+// with its entry goes.
+func TestDaemonReloadsTemplates(t *testing.T) {
+	t.Parallel()
+	tmpl, sched := t.TempDir(), t.TempDir()
+	writeTemplate := func(body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(tmpl, "season"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeSchedule(t, filepath.Join(tmpl, "season"), "en.sms.tmpl", body)
+	}
+	writeTemplate("Spring sale at {{.Shop.Name}}")
+	writeSchedule(t, sched, "season.yaml", seasonSchedule)
+	td := startTestDaemon(t, map[string]string{"BACKOFFICE_TEMPLATES_DIR": tmpl, "BACKOFFICE_SCHEDULES_DIR": sched})
+	body := func() string {
+		t.Helper()
+		m, err := td.delivery.templates.RenderSMS("season", "en", templates.Data{})
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return m.Body
+	}
+
+	writeTemplate("Summer sale at {{.Shop.Name}}")
+	if err := td.reloadTemplates(); err != nil {
+		t.Fatalf("reload of an edited template: %v", err)
+	}
+	if got := body(); got != "Summer sale at Shop" {
+		t.Errorf("after the reload: %q, want the edited template", got)
+	}
+
+	writeTemplate("Autumn sale at {{.Shop.Nme}}")
+	if err := td.reloadTemplates(); err == nil || !strings.Contains(err.Error(), "en.sms.tmpl:1") {
+		t.Errorf("reload of a broken template = %v, want an error naming the file and line", err)
+	}
+	if err := os.RemoveAll(filepath.Join(tmpl, "season")); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.reloadTemplates(); err == nil || !strings.Contains(err.Error(), "season.yaml:3: campaign season needs sms template season") {
+		t.Errorf("reload without a template an entry needs = %v, want an error naming the entry", err)
+	}
+	if got := body(); got != "Summer sale at Shop" {
+		t.Errorf("after two refused reloads: %q, want the templates kept", got)
+	}
+
+	// the entry goes with its template: both are dropped
+	if err := os.Remove(filepath.Join(sched, "season.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.reloadTemplates(); err != nil {
+		t.Fatalf("reload without the template and its entry: %v", err)
+	}
+	if got := body(); !strings.Contains(got, "not found") {
+		t.Errorf("after the template was dropped: %q, want it not found", got)
 	}
 }

@@ -25,6 +25,20 @@ type delivery struct {
 	closers   []io.Closer // the SMTP pool and Twilio's transport
 }
 
+// templateOptions are the options the daemon loads its templates with, at
+// start and on SIGHUP.
+func (d *daemon) templateOptions() templates.Options {
+	cfg := d.cfg
+	return templates.Options{
+		Dir:              cfg.TemplatesDir,
+		FallbackLanguage: cfg.DefaultLanguage,
+		Shop: templates.ShopData{
+			Name: cfg.ShopName, URL: cfg.ShopURL,
+			SupportEmail: cfg.SupportEmail, SupportPhone: cfg.SupportPhone,
+		},
+	}
+}
+
 // newDelivery builds the templates, senders and campaign engine from the
 // configuration. On error, what it opened is closed again.
 func (d *daemon) newDelivery() (dl *delivery, err error) {
@@ -38,14 +52,7 @@ func (d *daemon) newDelivery() (dl *delivery, err error) {
 			dl.close()
 		}
 	}()
-	dl.templates, err = templates.Load(templates.Options{
-		Dir:              cfg.TemplatesDir,
-		FallbackLanguage: cfg.DefaultLanguage,
-		Shop: templates.ShopData{
-			Name: cfg.ShopName, URL: cfg.ShopURL,
-			SupportEmail: cfg.SupportEmail, SupportPhone: cfg.SupportPhone,
-		},
-	})
+	dl.templates, err = templates.Load(d.templateOptions())
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
