@@ -28,13 +28,18 @@ type scheduler struct {
 func (d *daemon) newScheduler() *scheduler {
 	runner := schedules.NewRunner(schedules.RunnerOptions{
 		Dir:       d.cfg.SchedulesDir,
-		Options:   schedules.Options{HasTemplate: d.delivery.templates.Has},
+		Options:   scheduleOptions(d.delivery.templates),
 		Client:    d.client,
 		Redis:     d.rdb,
 		KeyPrefix: d.cfg.KeyPrefix,
 		Logger:    d.log,
 	})
 	return &scheduler{Runner: runner, log: d.log, reloadTemplates: d.reloadTemplates}
+}
+
+// scheduleOptions checks schedule files against the templates of set.
+func scheduleOptions(set *templates.Set) schedules.Options {
+	return schedules.Options{HasTemplate: set.Has}
 }
 
 // reloadTemplates loads the templates again and, when they are valid and
@@ -48,7 +53,7 @@ func (d *daemon) reloadTemplates() error {
 	if err != nil {
 		return err
 	}
-	if _, err := schedules.Load(d.cfg.SchedulesDir, schedules.Options{HasTemplate: next.Has}); err != nil {
+	if _, err := schedules.Load(d.cfg.SchedulesDir, scheduleOptions(next)); err != nil {
 		var missing []string
 		if cur := d.schedules.Current(); cur != nil {
 			for _, c := range cur.Campaigns {
