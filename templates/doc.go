@@ -95,8 +95,10 @@
 // code, a file in an unexpected place. Each template is executed with a
 // sample customer, once with a name and once without (and no campaign), so
 // a greeting must read well for both; the sample's Extra holds every name
-// the file uses as a field. A Set that loaded is immutable and safe for
-// concurrent use: a failed reload leaves the caller's old Set in place.
+// the file uses as a field. A Set is safe for concurrent use. To reload,
+// Load again and hand the new Set to the old one's Replace: renders that
+// start afterwards use the new files, none sees a mix; a failed Load
+// leaves the old Set as it was. backofficed does this on SIGHUP.
 //
 // # Languages
 //
