@@ -48,7 +48,7 @@ return 1
 //
 // Returns {chunk being filled, its fill, recipients added, rows skipped,
 // run state}; an error "STALE" when ARGV[2] is not the chunk being filled.
-var planBatchScript = redis.NewScript(`
+var planBatchScript = redis.NewScript(bulkHash + `
 local run = KEYS[1]
 if redis.call('EXISTS', run) == 0 then return redis.error_reply('NORUN run does not exist') end
 if redis.call('HGET', run, 'planned') == '1' then return redis.error_reply('PLANNED planning already finished') end
@@ -60,24 +60,43 @@ local fill = tonumber(redis.call('HGET', run, 'plan_fill'))
 local now, dupmode = ARGV[4], ARGV[5]
 local added, skipped = 0, 0
 local push = {{}, {}}
+local rids = {}
+for i = 6, #ARGV, 4 do
+  if ARGV[i] ~= '' then rids[#rids + 1] = ARGV[i] end
+end
+local known = hmget_all(KEYS[2], rids)
+local seen = {} -- recipient id -> true once it has an entry
+for k, rid in ipairs(rids) do
+  if known[k] then seen[rid] = true end
+end
+local set = {}
 for i = 6, #ARGV, 4 do
   local rid, reason, data, line = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
   if rid == '' then
     if redis.call('HSETNX', KEYS[3], 'line:' .. line, reason) == 1 then skipped = skipped + 1 end
+  elseif seen[rid] then
+    if dupmode == 'skip' and reason == '' then
+      if redis.call('HSETNX', KEYS[3], 'line:' .. line, 'duplicate') == 1 then skipped = skipped + 1 end
+    end
   elseif reason ~= '' then
-    if redis.call('HSETNX', KEYS[2], rid, 'skipped|' .. now .. '|' .. reason) == 1 then skipped = skipped + 1 end
-  elseif redis.call('HSETNX', KEYS[2], rid, 'pending|' .. now .. '|') == 1 then
+    seen[rid] = true
+    set[#set + 1] = rid
+    set[#set + 1] = 'skipped|' .. now .. '|' .. reason
+    skipped = skipped + 1
+  else
     if cur - first > 1 then return redis.error_reply('BATCH batch larger than a chunk') end
+    seen[rid] = true
+    set[#set + 1] = rid
+    set[#set + 1] = 'pending|' .. now .. '|'
     local entry = rid
     if data ~= '' then entry = rid .. '\n' .. data end
     table.insert(push[1 + cur - first], entry)
     added = added + 1
     fill = fill + 1
     if fill >= size then cur = cur + 1; fill = 0 end
-  elseif dupmode == 'skip' then
-    if redis.call('HSETNX', KEYS[3], 'line:' .. line, 'duplicate') == 1 then skipped = skipped + 1 end
   end
 end
+call_all('HSET', KEYS[2], set)
 for i = 1, 2 do
   if #push[i] > 0 then redis.call('RPUSH', KEYS[3 + i], unpack(push[i])) end
 end
@@ -88,6 +107,27 @@ redis.call('HSET', run, 'plan_chunk', cur, 'plan_fill', fill, 'chunks', cur)
 if ARGV[3] ~= '' then redis.call('HSET', run, 'plan_ckpt', ARGV[3]) end
 return {cur, fill, added, skipped, redis.call('HGET', run, 'state')}
 `)
+
+// bulkHash has the helpers of the scripts that read or write many fields
+// of one key: one HMGET, HSET or SADD per slice of at most 500 fields
+// instead of a call per field (each redis.call from a script costs about
+// as much as the field's work itself), in slices so that unpack stays
+// within Lua's stack.
+const bulkHash = `
+local function hmget_all(key, fields)
+  local out = {}
+  for i = 1, #fields, 500 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 499, #fields)))
+    for _, v in ipairs(part) do out[#out + 1] = v end
+  end
+  return out
+end
+local function call_all(cmd, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
+`
 
 // finishRun marks the run finished when planning is done and every chunk
 // is done (shared by planFinishScript and chunkDoneScript).
@@ -187,31 +227,43 @@ return out
 // otherwise {paused (0/1), r1, r2, ...} where ri is "+" and the old state
 // when recipient i moved, "-" and its current state ("missing" without
 // an entry) when it was in no allowed state.
-var transitionScript = redis.NewScript(`
+var transitionScript = redis.NewScript(bulkHash + `
 local run = KEYS[1]
 local state = redis.call('HGET', run, 'state')
 if not state then return redis.error_reply('NORUN run does not exist') end
 if ARGV[6] ~= '' and state ~= ARGV[6] then return {-1, state} end
-local allowed = ',' .. ARGV[1] .. ','
+local allowed = {}
+for st in string.gmatch(ARGV[1], '[^,]+') do allowed[st] = true end
 local to = ARGV[2]
+local prefix = to .. '|' .. ARGV[3] .. '|'
 local out = {0}
 local moved = 0
 local left = {} -- old state -> entries that left it for another
-for i = 7, #ARGV, 3 do
-  local id = ARGV[i]
-  local e = redis.call('HGET', KEYS[2], id)
+local ids = {}
+for i = 7, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+local cur = hmget_all(KEYS[2], ids)
+local written = {} -- id -> entry written by this call (an id named twice)
+local set, events = {}, {}
+for k, id in ipairs(ids) do
+  local i = 7 + (k - 1) * 3
+  local e = written[id] or cur[k]
   local old = 'missing'
-  if e then old = string.match(e, '^[^|]*') end
-  if e and string.find(allowed, ',' .. old .. ',', 1, true) then
-    redis.call('HSET', KEYS[2], id, to .. '|' .. ARGV[3] .. '|' .. ARGV[i + 1])
+  if e then old = string.sub(e, 1, (string.find(e, '|', 1, true) or 0) - 1) end
+  if e and allowed[old] then
+    local v = prefix .. ARGV[i + 1]
+    written[id] = v
+    set[#set + 1] = id
+    set[#set + 1] = v
     if old ~= to then left[old] = (left[old] or 0) + 1 end
-    if ARGV[i + 2] == '1' then redis.call('SADD', KEYS[3], id) end
+    if ARGV[i + 2] == '1' then events[#events + 1] = id end
     moved = moved + 1
     out[#out + 1] = '+' .. old
   else
     out[#out + 1] = '-' .. old
   end
 end
+call_all('HSET', KEYS[2], set)
+call_all('SADD', KEYS[3], events)
 local arrived = 0
 for old, n in pairs(left) do
   redis.call('HINCRBY', run, old, -n)

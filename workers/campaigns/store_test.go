@@ -77,6 +77,53 @@ func TestTransitionsKeepCountsInStep(t *testing.T) {
 	}
 }
 
+// One script call moves a batch: each recipient is judged on the state it
+// has when its turn comes, so one named twice moves once, and the
+// counters and the noevent set follow the moves only.
+func TestTransitionOfABatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := t.Context()
+	plannedRun(t, b, "batch", "r1", "a@x.sk", "b@x.sk", "c@x.sk")
+	s := b.engine.store
+	if _, err := s.transition(ctx, "batch", "r1", "c@x.sk", transition{from: []EntryState{EntryPending}, to: EntrySkipped, detail: ReasonOptedOut}); err != nil {
+		t.Fatal(err)
+	}
+	moves := []move{
+		{id: "a@x.sk", detail: "<1@x>", needEvent: true},
+		{id: "b@x.sk", detail: "<2@x>"},
+		{id: "a@x.sk", detail: "<3@x>", needEvent: true},
+		{id: "c@x.sk", detail: "<4@x>", needEvent: true},
+		{id: "nobody", detail: "<5@x>", needEvent: true},
+	}
+	res, err := s.applyMoves(ctx, "batch", "r1", moves, transition{from: []EntryState{EntryPending, EntrySending}, to: EntrySent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMoved := []bool{true, true, false, false, false}
+	wantOld := []EntryState{EntryPending, EntryPending, EntrySent, EntrySkipped, "missing"}
+	if diff := cmp.Diff(wantMoved, res.moved); diff != "" {
+		t.Errorf("moved (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantOld, res.old); diff != "" {
+		t.Errorf("old states (-want +got):\n%s", diff)
+	}
+	for id, want := range map[string]string{"a@x.sk": "<1@x>", "b@x.sk": "<2@x>"} {
+		if e, err := s.Entry(ctx, "batch", "r1", id); err != nil || e.State != EntrySent || e.Detail != want {
+			t.Errorf("%s: %+v, %v; want sent with %s, the detail of its first move", id, e, err, want)
+		}
+	}
+	st := b.status(t, "batch", "r1")
+	checkCounts(t, st)
+	if want := (Counts{Total: 3, Sent: 2, Skipped: 1}); st.Counts != want || st.SentPerMinute != 2 {
+		t.Errorf("counts %+v, sent/min %d; want %+v and 2", st.Counts, st.SentPerMinute, want)
+	}
+	noevent, err := b.rdb.SMembers(ctx, s.keys.run("batch", "r1").noevent).Result()
+	if err != nil || len(noevent) != 1 || noevent[0] != "a@x.sk" {
+		t.Errorf("noevent = %v, %v; want only a@x.sk, the one moved that needs its event", noevent, err)
+	}
+}
+
 func TestPauseResumeCancel(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
