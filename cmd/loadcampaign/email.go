@@ -26,8 +26,9 @@ type emailResult struct {
 	check      deliveries
 	bytes      float64 // average message size at the sink
 	redisBytes int64   // used_memory after the run minus before the launch
-	redisCalls string  // Redis commands per message during (b)
-	cpu        cpuUse  // CPU time of the processes during (b)
+	aof        aofGrowth
+	redisCalls string // Redis commands per message during (b)
+	cpu        cpuUse // CPU time of the processes during (b)
 }
 
 // ceiling is one go-mail baseline, summed over its halves.
@@ -93,6 +94,7 @@ func (r emailResult) rows() []row {
 			baseline: fmt.Sprintf("%.0f B", r.base.bytes), ratio: ratio(r.bytes, r.base.bytes)},
 		{figure: "(b) Redis commands per message", measured: r.redisCalls},
 		{figure: "(b) Redis memory per recipient after sending", measured: fmt.Sprintf("%.0f B", float64(r.redisBytes)/float64(r.recipients))},
+		{figure: "(b) AOF written per recipient", measured: r.aof.perRecipient(r.recipients)},
 	}
 }
 
@@ -215,6 +217,10 @@ func campaignRun(ctx context.Context, o options, l *local, rdb redis.UniversalCl
 	if err != nil {
 		return err
 	}
+	aof0, err := readAOF(ctx, rdb)
+	if err != nil {
+		return err
+	}
 	calls0, err := redisCommands(ctx, rdb)
 	if err != nil {
 		return err
@@ -261,6 +267,11 @@ func campaignRun(ctx context.Context, o options, l *local, rdb redis.UniversalCl
 		return err
 	}
 	res.redisBytes = after - before
+	aof1, err := readAOF(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	res.aof = aof1.since(aof0)
 	calls, err := redisCommands(ctx, rdb)
 	if err != nil {
 		return err
@@ -279,6 +290,54 @@ func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 		return 0, fmt.Errorf("redis info memory: %w", err)
 	}
 	return infoField(info, "used_memory")
+}
+
+// aofGrowth is what the AOF grew by during a run.
+type aofGrowth struct {
+	enabled   bool
+	bytes     int64
+	rewritten bool // a rewrite ran meanwhile: bytes means nothing
+}
+
+func (g aofGrowth) perRecipient(n int) string {
+	switch {
+	case !g.enabled:
+		return "- (AOF off)"
+	case g.rewritten:
+		return "- (the AOF was rewritten during the run)"
+	}
+	return fmt.Sprintf("%.0f B", float64(g.bytes)/float64(max(1, n)))
+}
+
+// aofState is the AOF part of INFO persistence.
+type aofState struct {
+	enabled        bool
+	size, rewrites int64
+}
+
+func (a aofState) since(before aofState) aofGrowth {
+	return aofGrowth{enabled: a.enabled, bytes: a.size - before.size, rewritten: a.rewrites != before.rewrites}
+}
+
+// readAOF returns whether Redis writes an AOF, its size and how many
+// rewrites it has done.
+func readAOF(ctx context.Context, rdb redis.UniversalClient) (aofState, error) {
+	info, err := rdb.Info(ctx, "persistence").Result()
+	if err != nil {
+		return aofState{}, fmt.Errorf("redis info persistence: %w", err)
+	}
+	on, err := infoField(info, "aof_enabled")
+	if err != nil || on == 0 {
+		return aofState{}, err
+	}
+	a := aofState{enabled: true}
+	if a.size, err = infoField(info, "aof_current_size"); err != nil {
+		return aofState{}, err
+	}
+	if a.rewrites, err = infoField(info, "aof_rewrites"); err != nil {
+		return aofState{}, err
+	}
+	return a, nil
 }
 
 // stopLocal stops a phase's servers, keeping its directory when asked.

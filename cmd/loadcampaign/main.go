@@ -10,7 +10,8 @@
 //     (BACKOFFICE_SMTP_POOL=N) into the same sink, from the launch to the
 //     run's state "finished" (b); afterwards every recipient must have got
 //     exactly one message. The CPU time of the sender or daemon, its
-//     redis-server and this process (the sink) is reported per message.
+//     redis-server and this process (the sink) is reported per message,
+//     and the Redis commands and AOF bytes the campaign wrote per recipient.
 //   - plan: the launch of a -plan-recipients audience, the run paused as soon
 //     as it exists so that only planning runs: time until every chunk is
 //     planned, the daemon's peak RSS, and Redis memory per recipient, against
