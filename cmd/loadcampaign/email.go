@@ -24,11 +24,11 @@ type emailResult struct {
 	planned    time.Duration // from the launch request to the end of planning
 	status     campaigns.RunStatus
 	check      deliveries
-	bytes      float64 // average message size at the sink
-	redisBytes int64   // used_memory after the run minus before the launch
-	aof        aofGrowth
-	redisCalls string // Redis commands per message during (b)
-	cpu        cpuUse // CPU time of the processes during (b)
+	bytes      float64   // average message size at the sink
+	redisBytes int64     // used_memory after the run minus before the launch
+	aof        aofGrowth // what the AOF grew by during (b)
+	redisCalls string    // Redis commands per message during (b)
+	cpu        cpuUse    // CPU time of the processes during (b)
 }
 
 // ceiling is one go-mail baseline, summed over its halves.

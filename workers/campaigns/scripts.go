@@ -109,10 +109,11 @@ return {cur, fill, added, skipped, redis.call('HGET', run, 'state')}
 `)
 
 // bulkHash has the helpers of the scripts that read or write many fields
-// of one key: one HMGET, HSET or SADD per slice of at most 500 fields
-// instead of a call per field (each redis.call from a script costs about
-// as much as the field's work itself), in slices so that unpack stays
-// within Lua's stack.
+// of one key: one HMGET per 500 fields, one HSET or SADD per 1000
+// arguments, instead of a call per field. Redis writes every call of a
+// script to the AOF as a command of its own, key included: a claim and a
+// record of a recipient wrote 243 B of AOF one call per field, 156 B in
+// bulk (groups of 5). The slices keep unpack within Lua's stack.
 const bulkHash = `
 local function hmget_all(key, fields)
   local out = {}
