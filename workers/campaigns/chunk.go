@@ -70,9 +70,13 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 	}
 	c := &chunk{e: e, args: a, info: info, rk: e.store.keys.run(a.Campaign, a.Run)}
 	c.lease = &lease{
-		store: e.store, rk: c.rk, chunk: a.Chunk, token: NewRunID(e.cfg.Now()), ttl: e.cfg.SlotLease,
+		store: e.store, rk: c.rk, chunk: a.Chunk, token: e.leaseToken(), ttl: e.cfg.SlotLease,
 		slots:    slotsFor(info.def.RatePerSecond, e.cfg.ChunkRate, e.cfg.MaxChunksInFlight),
-		campaign: a.Campaign, run: a.Run,
+		campaign: a.Campaign, run: a.Run, logger: e.cfg.Logger,
+	}
+	if tokenDaemon(c.lease.token) != "" {
+		c.lease.daemon = e.id
+		c.lease.takeOver = func(ctx context.Context, n int, dead string) { e.takeOver(ctx, a.Campaign, a.Run, n, dead) }
 	}
 	if busy, err := c.lease.acquire(ctx); err != nil || busy != nil {
 		return c.busy(busy, err)
@@ -177,6 +181,11 @@ func (c *chunk) busy(b *slotBusy, err error) error {
 		return err
 	}
 	wait := b.until.Sub(c.e.cfg.Now())
+	if b.why == "chunk" && c.lease.daemon != "" {
+		// the holder may be a daemon that died: look again once its
+		// alive key would have expired, not only when its lease does
+		wait = min(wait, c.e.cfg.AliveTTL)
+	}
 	if b.why == "run" {
 		// a slot frees when a chunk ends: about a chunk's worth of sends at
 		// this chunk's share of the rate, but look again within runFullPoll

@@ -261,6 +261,9 @@ const sendAttempts = 4
 func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, error) {
 	def := c.info.def
 	for attempt := 1; ; attempt++ {
+		if err := c.e.checkAlive(); err != nil {
+			return "", err
+		}
 		sendCtx, cancel := context.WithTimeout(ctx, c.e.cfg.SlotLease/3)
 		ref, err := c.e.sendMessage(sendCtx, msg)
 		cancel()

@@ -102,8 +102,14 @@ type Config struct {
 	PausePoll time.Duration
 	// SlotLease is how long a chunk holds its in-flight slot without
 	// renewing it (default 2m); a crashed worker's chunk is taken over after
-	// it. Each send gets at most a third of it.
+	// it (or AliveTTL after its daemon died, while KeepAlive runs). Each send
+	// gets at most a third of it.
 	SlotLease time.Duration
+	// AliveTTL is how long the alive key of a daemon that runs KeepAlive
+	// lasts without a refresh (default 20s): its slots are freed for the
+	// other daemons that long after it died, and it stops sending when it
+	// could not refresh the key for half of it.
+	AliveTTL time.Duration
 	// SIDTTL is how long SMS delivery reports are accepted (default 30 days).
 	SIDTTL time.Duration
 	// MinAttempts is the number of attempted sends before max_error_ratio
@@ -132,6 +138,7 @@ func (c *Config) defaults() error {
 	c.MaxRateWait = cmp.Or(c.MaxRateWait, 2*time.Second)
 	c.PausePoll = cmp.Or(c.PausePoll, 30*time.Second)
 	c.SlotLease = cmp.Or(c.SlotLease, 2*time.Minute)
+	c.AliveTTL = cmp.Or(c.AliveTTL, 20*time.Second)
 	c.SIDTTL = cmp.Or(c.SIDTTL, DefaultSIDTTL)
 	c.MinAttempts = cmp.Or(c.MinAttempts, 50)
 	if c.Now == nil {
@@ -145,8 +152,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("campaigns: config: ChunkSize must be 1..5000, got %d", c.ChunkSize)
 	case c.ChunkRate < 0 || c.MaxChunksInFlight < 1 || c.LocalChunks < 1 || c.MinAttempts < 1:
 		return fmt.Errorf("campaigns: config: ChunkRate, MaxChunksInFlight, LocalChunks and MinAttempts must be positive")
-	case c.MaxRateWait < 0 || c.PausePoll < 0 || c.SlotLease < 3*time.Second || c.SIDTTL < 0:
-		return fmt.Errorf("campaigns: config: durations must be positive, SlotLease at least 3s")
+	case c.MaxRateWait < 0 || c.PausePoll < 0 || c.SlotLease < 3*time.Second || c.SIDTTL < 0 || c.AliveTTL < 100*time.Millisecond:
+		return fmt.Errorf("campaigns: config: durations must be positive, SlotLease at least 3s, AliveTTL at least 100ms")
 	}
 	return nil
 }
@@ -167,7 +174,13 @@ type Engine struct {
 	zones    zoneCache
 	local    chan struct{} // one token per chunk this daemon is sending (LocalChunks)
 	rec      *recorder     // records the sent messages of every chunk, in groups
-	onWire   atomic.Int64  // messages this daemon's chunks are sending now
+	// id marks this engine's slots while KeepAlive runs (keepAlive), which
+	// last refreshed the alive key at aliveAt (unix ns)
+	id        string
+	keepAlive atomic.Bool
+	aliveAt   atomic.Int64
+	reaping   atomic.Bool  // a reapDead is running
+	onWire    atomic.Int64 // messages this daemon's chunks are sending now
 }
 
 // recordLinger is how long a recorder leader waits for the messages other
@@ -184,7 +197,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, store: NewStore(cfg.Redis, cfg.KeyPrefix, cfg.Now), domain: "backoffice.invalid",
-		local: make(chan struct{}, cfg.LocalChunks)}
+		local: make(chan struct{}, cfg.LocalChunks), id: newDaemonID()}
 	e.rec = &recorder{store: e.store, events: cfg.Customers.AddEvents, onWire: &e.onWire, linger: recordLinger}
 	e.throttle = throttle{limiter: redis_rate.NewLimiter(cfg.Redis), keys: e.store.keys, maxWait: cfg.MaxRateWait, sleep: sleepCtx}
 	if a, err := mail.ParseAddress(cfg.MailFrom); err == nil {

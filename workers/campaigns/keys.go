@@ -23,6 +23,9 @@ import "strconv"
 //	bo:campaign:runs:spring             zset   run id -> start (unix ms)
 //	bo:campaign:names                   set    every campaign name ever launched
 //	bo:campaign:sid:<MessageSid>        string "<campaign>\n<run>\n<recipient>" (expires after SIDTTL)
+//	bo:campaign:daemon:<id>             string set by a daemon's engine while it lives (expires after AliveTTL)
+//	bo:campaign:daemon:<id>:runs        set    "<campaign>\n<run>" of every run that daemon took slots of
+//	bo:campaign:daemons                 set    ids of the daemons that keep themselves alive
 //
 // The shared rate limiter lives at "rate:<prefix>campaign:<campaign>":
 // github.com/go-redis/redis_rate always puts its own "rate:" in front.
@@ -54,6 +57,11 @@ func (k keys) latest(campaign string) string { return k.prefix + "campaign:lates
 func (k keys) runs(campaign string) string   { return k.prefix + "campaign:runs:" + campaign }
 func (k keys) names() string                 { return k.prefix + "campaign:names" }
 func (k keys) sid(messageSID string) string  { return k.prefix + "campaign:sid:" + messageSID }
+func (k keys) alive(daemon string) string    { return k.prefix + "campaign:daemon:" + daemon }
+func (k keys) daemonRuns(daemon string) string {
+	return k.prefix + "campaign:daemon:" + daemon + ":runs"
+}
+func (k keys) daemons() string { return k.prefix + "campaign:daemons" }
 func (k keys) limiter(campaign string) string {
 	return k.prefix + "campaign:" + campaign
 }

@@ -3,6 +3,7 @@ package campaigns
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"time"
@@ -28,6 +29,13 @@ type lease struct {
 	renewed  time.Time
 	campaign string
 	run      string
+	// daemon is the engine's id while it keeps itself alive (see
+	// KeepAlive): a refused chunk then frees dead daemons' slots
+	daemon string
+	logger *slog.Logger
+	// takeOver is told of each chunk whose slot this lease freed from a
+	// dead daemon
+	takeOver func(ctx context.Context, chunk int, daemon string)
 }
 
 // slotBusy says why a chunk could not get a slot and when one may free.
@@ -37,8 +45,28 @@ type slotBusy struct {
 }
 
 // acquire takes or renews the lease. It returns a non-nil *slotBusy when
-// refused.
+// refused. A refused chunk of a daemon that keeps itself alive first frees
+// the slots of daemons that stopped doing so, and tries once more.
 func (l *lease) acquire(ctx context.Context) (*slotBusy, error) {
+	if l.daemon != "" && l.renewed.IsZero() {
+		// before the first slot: a daemon that dies holding it is found
+		// by the others even when no chunk of the run asks for a slot
+		if err := l.noteRun(ctx); err != nil {
+			return nil, err
+		}
+	}
+	busy, err := l.try(ctx)
+	if err != nil || busy == nil || l.daemon == "" {
+		return busy, err
+	}
+	if freed, err := l.freeDeadSlots(ctx); err != nil || freed == 0 {
+		return busy, err
+	}
+	return l.try(ctx)
+}
+
+// try runs acquireSlotScript once.
+func (l *lease) try(ctx context.Context) (*slotBusy, error) {
 	now := l.store.now()
 	res, err := acquireSlotScript.Run(ctx, l.store.rdb, []string{l.rk.slots, l.rk.owners},
 		l.chunk, l.token, now.UnixMilli(), l.ttl.Milliseconds(), l.slots).Slice()
