@@ -106,8 +106,8 @@ func TestCampaignSurvivesKills(t *testing.T) {
 	lastLog := time.Now()
 	waitUntil(t, 5*time.Minute, "the run to finish", func() bool {
 		if time.Since(lastLog) > 15*time.Second {
-			// after a kill, the chunks it interrupted wait for their task's
-			// lease (asynq) and their slot's lease (SlotLease) to expire
+			// after a kill, the chunks it interrupted wait until the new
+			// daemon finds the dead one's alive key expired and takes them over
 			lastLog = time.Now()
 			t.Logf("%s: %d messages accepted, ledger %+v, chunks done %d of %d",
 				time.Since(start).Round(time.Second), mail.Count(), st.Counts, st.ChunksDone, st.Chunks)

@@ -54,6 +54,10 @@ type daemon struct {
 	mux       *asynq.ServeMux
 	http      *http.Server
 	listener  net.Listener
+	// stopAlive stops the campaign engine's KeepAlive once the workers
+	// have stopped
+	stopAlive context.CancelFunc
+	aliveDone chan struct{}
 }
 
 // run starts the daemon and blocks until ctx is cancelled (SIGINT, SIGTERM)
@@ -223,7 +227,15 @@ func (d *daemon) serve(ctx context.Context) error {
 		_ = d.rdb.Close()
 		return err
 	}
+	aliveCtx, stopAlive := context.WithCancel(context.WithoutCancel(ctx))
+	d.stopAlive, d.aliveDone = stopAlive, make(chan struct{})
+	go func() {
+		defer close(d.aliveDone)
+		d.delivery.engine.KeepAlive(aliveCtx)
+	}()
 	if err := d.workers.Start(d.mux); err != nil {
+		d.stopAlive()
+		<-d.aliveDone
 		d.schedules.stop(ctx)
 		_ = d.listener.Close()
 		d.delivery.close()
@@ -251,7 +263,9 @@ func (d *daemon) serve(ctx context.Context) error {
 //  3. The asynq server stops fetching tasks and waits ShutdownTimeout for the
 //     handlers; tasks still running then are cancelled and go back to their
 //     queue, to be run again by this or another daemon.
-//  4. The SMTP and Twilio connections are closed: no handler sends any more.
+//  4. The campaign engine stops refreshing its alive key (its slots are
+//     released by now, and the key expires), and the SMTP and Twilio
+//     connections are closed: no handler sends any more.
 //  5. Redis is closed last: every component above uses it.
 func (d *daemon) shutdown() error {
 	var errs []error
@@ -264,6 +278,8 @@ func (d *daemon) shutdown() error {
 	defer cancelSched()
 	d.schedules.stop(schedCtx)
 	d.workers.Shutdown()
+	d.stopAlive()
+	<-d.aliveDone
 	d.delivery.close()
 	if err := d.rdb.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("redis close: %w", err))
