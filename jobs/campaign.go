@@ -38,7 +38,8 @@ func campaignSpecs() []Spec {
 		spec[CampaignChunkArgs](Spec{
 			Kind: KindCampaignChunk, Queue: QueueCampaigns, MaxRetry: 25,
 			Timeout: 30 * time.Minute, Retention: 7 * 24 * time.Hour,
-			Summary: "send one chunk of a campaign run, checking the ledger before each recipient",
+			Summary:  "send one chunk of a campaign run, checking the ledger before each recipient",
+			Internal: true, // queued by the launch
 		}),
 		spec[CampaignTestArgs](Spec{
 			Kind: KindCampaignTest, Queue: QueueDefault, MaxRetry: 3,

@@ -55,7 +55,12 @@ type Spec struct {
 	Timeout   time.Duration
 	Retention time.Duration // how long a completed task stays visible
 	Summary   string        // one line for the README and `backoffice jobs kinds`
-	newArgs   func() Args
+	// Internal kinds are queued by the daemon itself only: a signed
+	// webhook (an incoming SMS, a delivery report) or a campaign launch
+	// (its chunks). The API and schedule files refuse them, so nobody can
+	// file an SMS a customer never sent or a delivery Twilio never reported.
+	Internal bool
+	newArgs  func() Args
 }
 
 // FieldError names the field of an args payload that is invalid.

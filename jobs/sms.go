@@ -33,12 +33,14 @@ func smsSpecs() []Spec {
 		spec[SMSInboundArgs](Spec{
 			Kind: KindSMSInbound, Queue: QueueCritical, MaxRetry: 25,
 			Timeout: time.Minute, Retention: 24 * time.Hour,
-			Summary: "file an incoming SMS: customer timeline, STOP/START/HELP keywords, staff inbox",
+			Summary:  "file an incoming SMS: customer timeline, STOP/START/HELP keywords, staff inbox",
+			Internal: true, // queued by the signed webhook
 		}),
 		spec[SMSStatusArgs](Spec{
 			Kind: KindSMSStatus, Queue: QueueDefault, MaxRetry: 25,
 			Timeout: time.Minute, Retention: 24 * time.Hour,
-			Summary: "apply a Twilio delivery status callback to the campaign ledger and the customer's timeline",
+			Summary:  "apply a Twilio delivery status callback to the campaign ledger and the customer's timeline",
+			Internal: true, // queued by the signed webhook
 		}),
 	}
 }

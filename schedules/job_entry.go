@@ -31,8 +31,12 @@ func (ep entryParser) job(path string, n *yaml.Node) {
 	e.Enabled, _ = m.boolean("enabled", true)
 	e.Kind, _ = m.str("kind", true)
 	if e.Kind != "" {
-		if _, ok := jobs.Lookup(e.Kind); !ok {
+		switch spec, ok := jobs.Lookup(e.Kind); {
+		case !ok:
 			ep.p.errorf(m.line("kind"), m.field("kind"), "unknown job kind %q (see `backoffice jobs kinds`)", e.Kind)
+			e.Kind = ""
+		case spec.Internal:
+			ep.p.errorf(m.line("kind"), m.field("kind"), "job kind %q is queued by the daemon itself (a signed webhook or a campaign launch), not by a schedule", e.Kind)
 			e.Kind = ""
 		}
 	}

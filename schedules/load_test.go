@@ -114,6 +114,7 @@ func TestLoadReportsEveryBrokenField(t *testing.T) {
 		{"unknown template", replaceLine(6, "    template: nope"), []where{{6, "campaigns[0].template", `no email template named "nope"`}}},
 		{"template of the other channel", replaceLine(6, "    template: reminder"), []where{{6, "campaigns[0].template", `no email template named "reminder"`}}},
 		{"unknown kind", replaceLine(13, "    kind: customers:delete"), []where{{13, "jobs[0].kind", `unknown job kind "customers:delete"`}}},
+		{"internal kind", replaceLine(13, "    kind: sms:inbound"), []where{{13, "jobs[0].kind", `job kind "sms:inbound" is queued by the daemon itself`}}},
 		{"args invalid for kind", replaceLine(16, "      path: customers.csv"), []where{{16, "jobs[0].args.path", "must be an absolute path"}}},
 		{"args of the wrong type", replaceLine(16, "      path: [a, b]"), []where{{16, "jobs[0].args.path", "must be string"}}},
 		{"args missing a field", replaceLine(15, ""), []where{{14, "jobs[0].args.import_id", "must be 1-64 characters"}}},

@@ -58,7 +58,8 @@ func TestJobsCommands(t *testing.T) {
 
 	r := op("", "jobs", "kinds")
 	if r.code != 0 || !regexp.MustCompile(`(?m)^KIND +QUEUE +RETRIES +TIMEOUT +SUMMARY$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^customers:import +bulk +5 +2h0m0s +stream a CSV`).MatchString(r.stdout) {
+		!regexp.MustCompile(`(?m)^customers:import +bulk +5 +2h0m0s +stream a CSV`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^sms:inbound +critical +25 +1m0s +\(queued by the daemon only\) file an incoming SMS`).MatchString(r.stdout) {
 		t.Errorf("jobs kinds = %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 

@@ -163,6 +163,7 @@ type kind struct {
 	Timeout   string `json:"timeout"`
 	Retention string `json:"retention"`
 	Summary   string `json:"summary"`
+	Internal  bool   `json:"internal"` // queued by the daemon only
 }
 
 func jobsKinds(ctx context.Context, a *app, args []string) error {
@@ -190,7 +191,11 @@ func jobsKinds(ctx context.Context, a *app, args []string) error {
 	tb := newTable(a.stdout)
 	tb.row("KIND", "QUEUE", "RETRIES", "TIMEOUT", "SUMMARY")
 	for _, k := range out.Kinds {
-		tb.row(k.Kind, k.Queue, strconv.Itoa(k.MaxRetry), k.Timeout, k.Summary)
+		summary := k.Summary
+		if k.Internal {
+			summary = "(queued by the daemon only) " + summary
+		}
+		tb.row(k.Kind, k.Queue, strconv.Itoa(k.MaxRetry), k.Timeout, summary)
 	}
 	return tb.flush()
 }

@@ -31,8 +31,14 @@ type enqueued struct {
 }
 
 // enqueueJob decodes and validates the args of a kind and enqueues its task.
+// Internal kinds (an incoming SMS, a delivery report, a campaign chunk) are
+// refused: only a signed webhook or a launch queues them.
 func (s *Server) enqueueJob(w http.ResponseWriter, r *http.Request) {
 	kind := r.PathValue("kind")
+	if spec, ok := jobs.Lookup(kind); ok && spec.Internal {
+		writeError(w, http.StatusForbidden, "job kind %s is queued by the daemon itself (a signed webhook or a campaign launch), not through the API", kind)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxArgsBytes))
 	if err != nil {
 		writeBodyError(w, err, maxArgsBytes)
@@ -200,12 +206,13 @@ type kindView struct {
 	Timeout   string `json:"timeout"`
 	Retention string `json:"retention,omitempty"`
 	Summary   string `json:"summary"`
+	Internal  bool   `json:"internal,omitempty"` // queued by the daemon only
 }
 
 func (s *Server) listKinds(w http.ResponseWriter, r *http.Request) {
 	var out []kindView
 	for _, k := range jobs.Kinds() {
-		v := kindView{Kind: k.Kind, Queue: k.Queue, MaxRetry: k.MaxRetry, Timeout: k.Timeout.String(), Summary: k.Summary}
+		v := kindView{Kind: k.Kind, Queue: k.Queue, MaxRetry: k.MaxRetry, Timeout: k.Timeout.String(), Summary: k.Summary, Internal: k.Internal}
 		if k.Retention > 0 {
 			v.Retention = k.Retention.String()
 		}

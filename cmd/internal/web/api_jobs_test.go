@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/shopworks/backoffice/jobs"
 )
@@ -58,6 +59,12 @@ func TestEnqueueJobRefusesBadArgs(t *testing.T) {
 		{"not JSON", "customers:import", `{"import_id":`, 400, "", "invalid JSON"},
 		{"trailing data", "customers:import", `{"import_id":"a","path":"/a"} {}`, 400, "", "trailing"},
 		{"unknown kind", "no:such", `{}`, 404, "", "unknown job kind"},
+		{"incoming SMS: only the signed webhook files one", "sms:inbound",
+			`{"message_sid":"SM0123456789abcdef0123456789abcdef","from":"+421905123456","to":"+421905000000","body":"STOP","received_at":"2026-12-04T10:00:00Z"}`,
+			403, "", "queued by the daemon itself"},
+		{"delivery report: only the signed webhook", "sms:status", `{"message_sid":"SM0123456789abcdef0123456789abcdef","status":"delivered","received_at":"2026-12-04T10:00:00Z"}`,
+			403, "", "queued by the daemon itself"},
+		{"campaign chunk: only a launch", "campaign:chunk", `{"campaign":"spring","run":"r1","chunk":0}`, 403, "", "queued by the daemon itself"},
 		{"too big", "customers:import", `{"import_id":"a","path":"/` + strings.Repeat("a", 1<<20) + `"}`, 413, "", "larger than"},
 	}
 	for _, tt := range tests {
@@ -111,9 +118,13 @@ func TestKinds(t *testing.T) {
 		t.Fatalf("GET /api/kinds = %d", code)
 	}
 	list, _ := body["kinds"].([]any)
-	var got []string
+	var got, gotInternal []string
 	for _, k := range list {
-		got = append(got, k.(map[string]any)["kind"].(string))
+		m := k.(map[string]any)
+		got = append(got, m["kind"].(string))
+		if m["internal"] == true {
+			gotInternal = append(gotInternal, m["kind"].(string))
+		}
 	}
 	var want []string
 	for _, s := range jobs.Kinds() {
@@ -121,5 +132,9 @@ func TestKinds(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GET /api/kinds kinds (-want,+got):\n%s", diff)
+	}
+	wantInternal := []string{jobs.KindSMSInbound, jobs.KindSMSStatus, jobs.KindCampaignChunk}
+	if diff := cmp.Diff(wantInternal, gotInternal, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("GET /api/kinds internal kinds (-want,+got):\n%s", diff)
 	}
 }
