@@ -48,21 +48,23 @@ type slotBusy struct {
 // refused. A refused chunk of a daemon that keeps itself alive first frees
 // the slots of daemons that stopped doing so, and tries once more.
 func (l *lease) acquire(ctx context.Context) (*slotBusy, error) {
-	if l.daemon != "" && l.renewed.IsZero() {
-		// before the first slot: a daemon that dies holding it is found
-		// by the others even when no chunk of the run asks for a slot
-		if err := l.noteRun(ctx); err != nil {
-			return nil, err
+	first := l.renewed.IsZero()
+	busy, err := l.try(ctx)
+	if err == nil && busy != nil && l.daemon != "" {
+		var freed int
+		if freed, err = l.freeDeadSlots(ctx); err == nil && freed > 0 {
+			busy, err = l.try(ctx)
 		}
 	}
-	busy, err := l.try(ctx)
-	if err != nil || busy == nil || l.daemon == "" {
-		return busy, err
+	if err == nil && busy == nil && first && l.daemon != "" {
+		// the run is noted under this daemon, so that the others find its
+		// slots should it die, even when no chunk of the run asks for one;
+		// failing that, they are found by a refused chunk or their lease
+		if nerr := l.noteRun(ctx); nerr != nil {
+			l.logger.Warn("campaign chunk: note the run of a slot", "campaign", l.campaign, "run", l.run, "error", nerr)
+		}
 	}
-	if freed, err := l.freeDeadSlots(ctx); err != nil || freed == 0 {
-		return busy, err
-	}
-	return l.try(ctx)
+	return busy, err
 }
 
 // try runs acquireSlotScript once.
