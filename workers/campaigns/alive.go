@@ -22,8 +22,11 @@ import (
 // meanwhile. A daemon that runs KeepAlive puts its id in the lease tokens
 // of its chunks and keeps a key saying it is alive, refreshed every
 // AliveTTL/4 and expiring after AliveTTL. A chunk refused a slot frees the
-// slots whose daemon's key has expired, so the run goes on about AliveTTL
-// after a crash instead of SlotLease.
+// slots whose daemon's key has expired, and every AliveTTL each daemon
+// looks by itself in the runs the dead ones had slots in (reapDead), so
+// the run goes on about AliveTTL after a crash instead of SlotLease. Each
+// chunk freed is enqueued again (takeOver): its own task stays with the
+// dead daemon until asynq gives it back, a minute or two later.
 //
 // The other side of it: a daemon that cannot refresh its key for
 // AliveTTL/2 (Redis unreachable from it, the process stalled) stops

@@ -32,6 +32,25 @@ func keepAlive(t *testing.T, e *Engine) (stop func()) {
 	return stop
 }
 
+// otherDaemonHolds starts a second engine on b's Redis, kept alive, whose
+// chunk 0 of campaign's run r1 holds the run's only slot (as a lease that
+// never runs out); kill stops its KeepAlive and leaves its key to expire,
+// as a SIGKILL does.
+func otherDaemonHolds(t *testing.T, b *bundle, campaign string) (other *Engine, kill func()) {
+	t.Helper()
+	other, err := New(b.engine.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kill = keepAlive(t, other)
+	held := &lease{store: other.store, rk: other.store.keys.run(campaign, "r1"), chunk: 0, token: other.leaseToken(),
+		ttl: time.Hour, slots: 1, campaign: campaign, run: "r1", daemon: other.id, logger: other.cfg.Logger}
+	if busy, err := held.acquire(t.Context()); err != nil || busy != nil {
+		t.Fatalf("the other daemon takes the slot: %v %+v", err, busy)
+	}
+	return other, kill
+}
+
 // The slot of a daemon that died holding it is freed once its alive key
 // expires, long before the slot's lease would (the test clock never moves,
 // so the lease never expires here); while that daemon lives, its slot is
@@ -43,18 +62,7 @@ func TestSlotsOfADeadDaemonAreFreed(t *testing.T) {
 	const ttl = 600 * time.Millisecond
 	b.engine.cfg.AliveTTL = ttl
 	keepAlive(t, b.engine)
-	deadCfg := b.engine.cfg
-	dead, err := New(deadCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kill := keepAlive(t, dead)
-	// the other daemon's chunk 0 holds the run's only slot
-	held := &lease{store: dead.store, rk: dead.store.keys.run("alive", "r1"), chunk: 0, token: dead.leaseToken(),
-		ttl: time.Hour, slots: 1, campaign: "alive", run: "r1", daemon: dead.id, logger: dead.cfg.Logger}
-	if busy, err := held.acquire(ctx); err != nil || busy != nil {
-		t.Fatalf("the other daemon takes the slot: %v %+v", err, busy)
-	}
+	dead, kill := otherDaemonHolds(t, b, "alive")
 
 	var h *HoldError
 	if err := b.engine.HandleChunk(ctx, chunk(1)); !errors.As(err, &h) {
@@ -133,16 +141,7 @@ func TestLiveDaemonTakesOverADeadOnesChunks(t *testing.T) {
 	ctx := t.Context()
 	const ttl = 400 * time.Millisecond
 	b.engine.cfg.AliveTTL = ttl
-	dead, err := New(b.engine.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kill := keepAlive(t, dead)
-	held := &lease{store: dead.store, rk: dead.store.keys.run("reap", "r1"), chunk: 0, token: dead.leaseToken(),
-		ttl: time.Hour, slots: 1, campaign: "reap", run: "r1", daemon: dead.id, logger: dead.cfg.Logger}
-	if busy, err := held.acquire(ctx); err != nil || busy != nil {
-		t.Fatalf("the other daemon takes the slot: %v %+v", err, busy)
-	}
+	dead, kill := otherDaemonHolds(t, b, "reap")
 	kill()
 	keepAlive(t, b.engine)
 
