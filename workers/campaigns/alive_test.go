@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/workers/redistest"
 )
 
 // keepAlive runs e.KeepAlive until the returned stop is called, and waits
@@ -145,9 +147,25 @@ func TestLiveDaemonTakesOverADeadOnesChunks(t *testing.T) {
 	kill()
 	keepAlive(t, b.engine)
 
-	takeover := chunk(0).TaskID() + ":takeover:" + dead.id
-	owners := b.engine.store.keys.run("reap", "r1").owners
-	deadline := time.Now().Add(20 * ttl)
+	waitTakenOver(t, b, "reap", dead.id, 20*ttl)
+	if err := b.engine.HandleChunk(ctx, chunk(0)); err != nil {
+		t.Fatalf("the chunk taken over = %v, want it sent", err)
+	}
+	if n := srv.Count(); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+}
+
+// waitTakenOver waits, at most for, until chunk 0 of campaign's run r1,
+// whose slot the dead daemon held, has its slot free and its takeover
+// task queued, and the dead daemon is forgotten.
+func waitTakenOver(t *testing.T, b *bundle, campaign, dead string, within time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	takeover := jobs.CampaignChunkArgs{Campaign: campaign, Run: "r1", Chunk: 0}.TaskID() + ":takeover:" + dead
+	k := b.engine.store.keys
+	owners := k.run(campaign, "r1").owners
+	deadline := time.Now().Add(within)
 	for {
 		info, err := b.inspector.GetTaskInfo(jobs.QueueCampaigns, takeover)
 		if err == nil && info.State == asynq.TaskStatePending && b.rdb.HLen(ctx, owners).Val() == 0 {
@@ -158,19 +176,30 @@ func TestLiveDaemonTakesOverADeadOnesChunks(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for b.rdb.SIsMember(ctx, b.engine.store.keys.daemons(), dead.id).Val() {
+	for b.rdb.SIsMember(ctx, k.daemons(), dead).Val() {
 		if time.Now().After(deadline) {
 			t.Fatal("the dead daemon is still in the daemons set")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if b.rdb.Exists(ctx, b.engine.store.keys.daemonRuns(dead.id)).Val() != 0 {
+	if b.rdb.Exists(ctx, k.daemonRuns(dead)).Val() != 0 {
 		t.Error("the dead daemon's runs set is still there")
 	}
-	if err := b.engine.HandleChunk(ctx, chunk(0)); err != nil {
-		t.Fatalf("the chunk taken over = %v, want it sent", err)
-	}
-	if n := srv.Count(); n != 1 {
-		t.Errorf("%d messages, want 1", n)
-	}
+}
+
+// On Redis Cluster the alive keys, the daemons set and a run's slots live
+// on different shards: the refresh, the look for dead daemons and the
+// takeover work across them.
+func TestDeadDaemonTakenOverOnCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	const ttl = 400 * time.Millisecond
+	b := setupOn(t, rdb, func(c *Config) { c.AliveTTL = ttl })
+	plannedRun(t, b, "clu", "r1", "a@x.sk")
+	dead, kill := otherDaemonHolds(t, b, "clu")
+	kill()
+	keepAlive(t, b.engine)
+	waitTakenOver(t, b, "clu", dead.id, 20*ttl)
 }
