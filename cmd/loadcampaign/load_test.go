@@ -165,6 +165,34 @@ func TestRateAndTargets(t *testing.T) {
 	if got := campaignRow().result; got != "PASS" {
 		t.Errorf("campaign at 0.80 of the sender process: %s, want PASS (the target is against (a), not (a'))", got)
 	}
+	// rounds: the median one is reported, unless one lost a message
+	round := func(sent int64, rate float64) emailResult {
+		return emailResult{recipients: 100, base: ceiling{res: baselineResult{sent: int(rate), elapsed: time.Second},
+			check: deliveries{messages: 100}}, inProcess: ceiling{check: deliveries{messages: 100}},
+			elapsed: time.Second, status: campaigns.RunStatus{State: campaigns.StateFinished, Counts: campaigns.Counts{Sent: sent}},
+			check: deliveries{messages: 100}}
+	}
+	rounds := []emailResult{round(100, 125), round(100, 100), round(100, 200)} // ratios 0.80, 1.00, 0.50
+	for _, r := range rounds {
+		if !r.ok() {
+			t.Fatalf("round %+v not ok", r)
+		}
+	}
+	if got := pickRound(rounds); got != 0 {
+		t.Errorf("pickRound of ratios 0.80, 1.00, 0.50 = %d, want 0 (the median)", got)
+	}
+	if got := pickRound(rounds[1:]); got != 1 {
+		t.Errorf("pickRound of ratios 1.00, 0.50 = %d, want 1 (the lower middle)", got)
+	}
+	rounds[2].check.duplicated = 1
+	if got := pickRound(rounds); got != 2 {
+		t.Errorf("pickRound with a duplicate in round 2 = %d, want 2", got)
+	}
+	e.rounds, e.round = []float64{0.8, 1, 0.5}, 0
+	if got := e.roundsRow(); got.measured != "0.80* 1.00 0.50" {
+		t.Errorf("rounds row = %+v", got)
+	}
+
 	p := planResult{recipients: 100_000, elapsed: 2900 * time.Millisecond, peak: 300 << 20, idlePeak: 30 << 20}
 	rows := p.rows()
 	if rows[0].result != "PASS" || !strings.Contains(rows[0].target, "3.00 s (scaled)") || rows[1].result != "MISS" {
