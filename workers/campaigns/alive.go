@@ -242,15 +242,8 @@ func (l *lease) freeDeadSlots(ctx context.Context) (int, error) {
 // (30s) ran out. The ledger makes the two tasks safe together: whichever
 // runs second finds the recipients sent and the chunk done.
 func (e *Engine) takeOver(ctx context.Context, campaign, run string, n int, dead string) {
-	a := jobs.CampaignChunkArgs{Campaign: campaign, Run: run, Chunk: n}
-	id := a.TaskID() + ":takeover:" + dead
-	task, err := jobs.NewTask(a, asynq.TaskID(id))
-	if err == nil {
-		if _, err = e.cfg.Enqueuer.EnqueueContext(ctx, task); isTaskConflict(err) {
-			err = nil
-		}
-	}
-	if err != nil {
+	id := jobs.CampaignChunkArgs{Campaign: campaign, Run: run, Chunk: n}.TaskID() + ":takeover:" + dead
+	if err := e.enqueueChunk(ctx, campaign, run, n, asynq.TaskID(id)); err != nil {
 		e.cfg.Logger.Warn("campaign chunk: take over a dead daemon's chunk", "campaign", campaign, "run", run, "chunk", n, "error", err)
 		return
 	}

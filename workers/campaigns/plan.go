@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hibiken/asynq"
 	"strconv"
 
 	"github.com/shopworks/backoffice/jobs"
@@ -171,9 +172,10 @@ func (p *planner) finish(ctx context.Context) (State, error) {
 	return State(fmt.Sprint(res[1])), nil
 }
 
-// enqueueChunk enqueues the task of one chunk; one that exists is fine.
-func (e *Engine) enqueueChunk(ctx context.Context, campaign, run string, n int) error {
-	task, err := jobs.NewTask(jobs.CampaignChunkArgs{Campaign: campaign, Run: run, Chunk: n})
+// enqueueChunk enqueues the task of one chunk (opts may give it another
+// task id); one that exists is fine.
+func (e *Engine) enqueueChunk(ctx context.Context, campaign, run string, n int, opts ...asynq.Option) error {
+	task, err := jobs.NewTask(jobs.CampaignChunkArgs{Campaign: campaign, Run: run, Chunk: n}, opts...)
 	if err != nil {
 		return fmt.Errorf("campaign %s run %s: chunk %d: %w", campaign, run, n, err)
 	}
