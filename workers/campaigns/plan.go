@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hibiken/asynq"
 	"strconv"
 
+	"github.com/hibiken/asynq"
 	"github.com/shopworks/backoffice/jobs"
 )
 
