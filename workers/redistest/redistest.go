@@ -7,7 +7,9 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -89,7 +91,16 @@ func (s *Server) start(bin string) error {
 			return fmt.Errorf("redis-server exited at start (%v): %s", err, s.logTail())
 		default:
 		}
-		if ping(s.Addr) == nil {
+		if pid, err := serverPID(s.Addr); err == nil {
+			if pid != s.cmd.Process.Pid {
+				// the port was free when picked, but another test's
+				// redis-server took it first: ours cannot bind and
+				// exits, and that one is not ours to use
+				_ = s.cmd.Process.Kill()
+				<-exited
+				s.cmd = nil
+				return fmt.Errorf("port of %s taken by another redis-server (pid %d)", s.Addr, pid)
+			}
 			go func(c *exec.Cmd) { <-exited }(s.cmd)
 			return nil
 		}
@@ -162,6 +173,38 @@ func ping(addr string) error {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
+}
+
+// serverPID asks the redis-server at addr for its process id.
+func serverPID(addr string) (int, error) {
+	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
+	}
+	r := bufio.NewReader(conn)
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil || n < 0 {
+		return 0, fmt.Errorf("INFO answered %q", strings.TrimSpace(head))
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO server has no process_id")
 }
 
 func freePort() (int, error) {

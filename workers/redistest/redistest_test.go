@@ -1,6 +1,9 @@
 package redistest
 
 import (
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -53,5 +56,32 @@ func TestCluster(t *testing.T) {
 	}
 	if n, err := c.DBSize(t.Context()).Result(); err != nil || n != 6 {
 		t.Fatalf("DBSIZE over cluster = %d, %v; want 6", n, err)
+	}
+}
+
+// A server whose port another test's redis-server took between the pick
+// and the start must not pass for ours: it would be stopped under us.
+func TestStartRefusesAnotherServersPort(t *testing.T) {
+	t.Parallel()
+	other := Start(t)
+	_, port, _ := strings.Cut(other.Addr, ":")
+	s := &Server{Addr: other.Addr, Dir: t.TempDir()}
+	s.args = []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "", "--appendonly", "no",
+		"--logfile", filepath.Join(s.Dir, "redis.log")}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.start(bin)
+	if err == nil {
+		s.Stop()
+		t.Fatal("start on a port another redis-server holds succeeded")
+	}
+	t.Log(err)
+	if !strings.Contains(err.Error(), "taken by another redis-server") && !strings.Contains(err.Error(), "exited at start") {
+		t.Fatalf("start: %v; want the port named as taken", err)
+	}
+	if pid, err := serverPID(other.Addr); err != nil || pid != other.cmd.Process.Pid {
+		t.Fatalf("the other server after the refused start: pid %d, %v", pid, err)
 	}
 }
