@@ -77,14 +77,14 @@ func (r baselineResult) rate() float64 { return float64(r.sent) / r.elapsed.Seco
 
 // runBaseline sends messages from..from+n-1 straight to the sink at addr with go-mail over
 // conns connections, each dialled once and reused
-// (DialToSMTPClientWithContext, SendWithSMTPClient, no NOOP before each
-// message, as the daemon's pool), one goroutine per connection: the
-// ceiling of the campaign's sending.
+// (DialToSMTPClientWithContext, SendWithSMTPClient, no NOOP before and
+// no RSET after each message, as the daemon's pool), one goroutine per
+// connection: the ceiling of the campaign's sending.
 func runBaseline(ctx context.Context, addr string, content mailContent, conns, from, n int) (baselineResult, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	portN, _ := strconv.Atoi(port)
 	client, err := gomail.NewClient(host, gomail.WithPort(portN), gomail.WithTLSPolicy(gomail.NoTLS),
-		gomail.WithHELO("loadcampaign.local"), gomail.WithoutNoop(), gomail.WithTimeout(30*time.Second))
+		gomail.WithHELO("loadcampaign.local"), gomail.WithoutNoop(), gomail.WithoutRset(), gomail.WithTimeout(30*time.Second))
 	if err != nil {
 		return baselineResult{}, fmt.Errorf("baseline: %w", err)
 	}

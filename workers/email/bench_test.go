@@ -59,13 +59,15 @@ func BenchmarkPoolSend(b *testing.B) {
 
 // BenchmarkGoMailDirect is the baseline: go-mail's own reuse of dialled
 // connections (DialToSMTPClientWithContext once per connection, then
-// SendWithSMTPClient), with the same message, the same sink and the same
-// number of connections as BenchmarkPoolSend.
+// SendWithSMTPClient, no NOOP before and no RSET after each message, as the
+// pool), with the same message, the same sink and the same number of
+// connections as BenchmarkPoolSend.
 func BenchmarkGoMailDirect(b *testing.B) {
 	srv := smtptest.Start(b, smtptest.Options{Sink: true})
 	host, port, _ := net.SplitHostPort(srv.Addr)
 	portN, _ := strconv.Atoi(port)
-	client, err := gomail.NewClient(host, gomail.WithPort(portN), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithHELO("bench.test"))
+	client, err := gomail.NewClient(host, gomail.WithPort(portN), gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithHELO("bench.test"),
+		gomail.WithoutNoop(), gomail.WithoutRset())
 	if err != nil {
 		b.Fatal(err)
 	}

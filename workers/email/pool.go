@@ -118,9 +118,14 @@ func (p *Pool) clientOptions(o PoolOptions) []gomail.Option {
 		gomail.WithTimeout(cmp.Or(o.SendTimeout, 30*time.Second)),
 		gomail.WithTLSConfig(p.tlsConfig),
 		gomail.WithDialContextFunc(p.dialContext),
-		// No NOOP before each message: a connection that went away is
-		// detected at MAIL FROM instead and replaced (see Send).
+		// No NOOP before each message and no RSET after each accepted
+		// one: a completed transaction leaves the session ready for the
+		// next MAIL FROM (RFC 5321 4.1.1.4), and a connection that went
+		// away is detected at MAIL FROM and replaced (see Send). That is
+		// one round trip to the server in five fewer per message. After
+		// a refused MAIL or RCPT go-mail still sends RSET.
 		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 		gomail.WithSMTPAuth(t.auth),
 	}
 	switch t.tls {
@@ -200,11 +205,11 @@ func (p *Pool) Send(ctx context.Context, m *Message) error {
 		err = p.sendOn(ctx, c, msg)
 	}
 	if err != nil && msg.IsDelivered() {
-		// The server accepted the message (250 to its data); only the
-		// RSET go-mail sends after it failed. The message is delivered:
-		// reporting a failure would have it sent again. The connection
-		// is not to be trusted with the next one.
-		p.logger.Debug("smtp reset after a delivered message failed", "conn", c.id, "err", err)
+		// The server accepted the message (250 to its data) and what
+		// go-mail does after that failed (its RSET, were it on). The
+		// message is delivered: reporting a failure would have it sent
+		// again. The connection is not to be trusted with the next one.
+		p.logger.Debug("smtp failure after a delivered message", "conn", c.id, "err", err)
 		c.broken, err = true, nil
 	}
 	p.put(c, err)

@@ -1,6 +1,7 @@
 package email
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -128,6 +129,57 @@ func TestPoolTransientRejectThenRetry(t *testing.T) {
 	}
 }
 
+// The dialogue of a reused connection: MAIL, RCPT, DATA per message and
+// no RSET after an accepted one (one round trip in five); a refused
+// recipient is followed by RSET, so the next message starts clean.
+func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
+	t.Parallel()
+	var transcript lockedBuffer
+	_, pool := setup(t, smtptest.Options{Transcript: &transcript, Reject: func(rcpt string, _ int) *smtp.SMTPError {
+		if rcpt == "customer2@example.sk" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+		}
+		return nil
+	}}, PoolOptions{Size: 1})
+	for n := 1; n <= 4; n++ {
+		err := pool.Send(t.Context(), to(n))
+		if (err != nil) != (n == 2) {
+			t.Fatalf("Send %d = %v", n, err)
+		}
+	}
+	var cmds []string
+	for line := range strings.SplitSeq(transcript.String(), "\n") {
+		for _, verb := range []string{"MAIL", "RSET", "DATA"} {
+			if strings.HasPrefix(strings.ToUpper(line), verb) {
+				cmds = append(cmds, verb)
+			}
+		}
+	}
+	// 1 accepted, 2 refused at RCPT then RSET, 3 and 4 accepted
+	want := "MAIL DATA MAIL RSET MAIL DATA MAIL DATA"
+	if got := strings.Join(cmds, " "); got != want {
+		t.Errorf("client commands %q, want %q", got, want)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestPoolPermanentReject(t *testing.T) {
 	t.Parallel()
 	srv, pool := setup(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
@@ -176,9 +228,9 @@ func TestPoolServerDropsDuringData(t *testing.T) {
 	}
 }
 
-// go-mail sends RSET after every accepted message and reports its
-// failure as a failed send; the message is delivered all the same and a
-// retry would send it twice.
+// A server that hangs up right after accepting a message: the message is
+// delivered (a failure reported now would have it sent twice), and the
+// next one goes on a new connection.
 func TestPoolServerHangsUpAfterAcceptingIsDelivered(t *testing.T) {
 	t.Parallel()
 	srv, pool := setup(t, smtptest.Options{HangUp: func(_ string, attempt int) bool { return attempt == 1 }}, PoolOptions{Size: 1})

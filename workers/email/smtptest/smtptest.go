@@ -45,7 +45,7 @@ type Options struct {
 	Drop func(rcpt string, attempt int) bool
 	// HangUp, when set, is asked after a recipient's message was accepted
 	// and its 250 reply sent; true closes the connection before the next
-	// command (the client's RSET), as a server that dies between
+	// command (the client's next MAIL FROM), as a server that dies between
 	// transactions. The message is kept.
 	HangUp func(rcpt string, attempt int) bool
 	// Username and Password require AUTH PLAIN with these credentials
@@ -56,6 +56,10 @@ type Options struct {
 	TLS TLSMode
 	// Sink counts messages and discards them: no recording, no parsing.
 	Sink bool
+	// Transcript, when set, gets every line of every connection, both
+	// ways, as go-smtp's Debug writer (writes may come from several
+	// connections at once).
+	Transcript io.Writer
 }
 
 // Message is one message the server accepted.
@@ -108,6 +112,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	s.srv.MaxMessageBytes = 32 << 20
 	s.srv.AllowInsecureAuth = true
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
+	s.srv.Debug = o.Transcript
 	var l net.Listener = s.listener
 	if o.TLS != NoTLS {
 		cfg, roots, err := selfSigned()
