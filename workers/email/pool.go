@@ -121,9 +121,9 @@ func (p *Pool) clientOptions(o PoolOptions) []gomail.Option {
 		// No NOOP before each message and no RSET after each accepted
 		// one: a completed transaction leaves the session ready for the
 		// next MAIL FROM (RFC 5321 4.1.1.4), and a connection that went
-		// away is detected at MAIL FROM and replaced (see Send). That is
-		// one round trip to the server in five fewer per message. After
-		// a refused MAIL or RCPT go-mail still sends RSET.
+		// away is detected at MAIL FROM and replaced (see Send): four round
+		// trips per message instead of six. After a refused MAIL or RCPT
+		// go-mail still sends RSET.
 		gomail.WithoutNoop(),
 		gomail.WithoutRset(),
 		gomail.WithSMTPAuth(t.auth),

@@ -130,7 +130,7 @@ func TestPoolTransientRejectThenRetry(t *testing.T) {
 }
 
 // The dialogue of a reused connection: MAIL, RCPT, DATA per message and
-// no RSET after an accepted one (one round trip in five); a refused
+// no RSET after an accepted one (a round trip saved per message); a refused
 // recipient is followed by RSET, so the next message starts clean.
 func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 	t.Parallel()
