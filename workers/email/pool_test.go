@@ -1,7 +1,6 @@
 package email
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -134,8 +133,7 @@ func TestPoolTransientRejectThenRetry(t *testing.T) {
 // recipient is followed by RSET, so the next message starts clean.
 func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 	t.Parallel()
-	var transcript lockedBuffer
-	_, pool := setup(t, smtptest.Options{Transcript: &transcript, Reject: func(rcpt string, _ int) *smtp.SMTPError {
+	srv, pool := setup(t, smtptest.Options{Transcript: true, Reject: func(rcpt string, _ int) *smtp.SMTPError {
 		if rcpt == "customer2@example.sk" {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
 		}
@@ -148,7 +146,7 @@ func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 		}
 	}
 	var cmds []string
-	for line := range strings.SplitSeq(transcript.String(), "\n") {
+	for line := range strings.SplitSeq(srv.Transcript(), "\n") {
 		for _, verb := range []string{"MAIL", "RSET", "DATA"} {
 			if strings.HasPrefix(strings.ToUpper(line), verb) {
 				cmds = append(cmds, verb)
@@ -160,24 +158,6 @@ func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 	if got := strings.Join(cmds, " "); got != want {
 		t.Errorf("client commands %q, want %q", got, want)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestPoolPermanentReject(t *testing.T) {

@@ -56,10 +56,9 @@ type Options struct {
 	TLS TLSMode
 	// Sink counts messages and discards them: no recording, no parsing.
 	Sink bool
-	// Transcript, when set, gets every line of every connection, both
-	// ways, as go-smtp's Debug writer (writes may come from several
-	// connections at once).
-	Transcript io.Writer
+	// Transcript keeps every line of every connection, both ways, for
+	// Server.Transcript.
+	Transcript bool
 }
 
 // Message is one message the server accepted.
@@ -83,10 +82,11 @@ type Server struct {
 	roots    *x509.CertPool
 	served   chan struct{}
 
-	mu       sync.Mutex
-	messages []Message
-	count    int
-	attempts map[string]int
+	mu         sync.Mutex
+	messages   []Message
+	transcript bytes.Buffer
+	count      int
+	attempts   map[string]int
 }
 
 // Start runs a server for t and stops it in t.Cleanup.
@@ -112,7 +112,9 @@ func Start(t testing.TB, opts ...Options) *Server {
 	s.srv.MaxMessageBytes = 32 << 20
 	s.srv.AllowInsecureAuth = true
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
-	s.srv.Debug = o.Transcript
+	if o.Transcript {
+		s.srv.Debug = transcriptWriter{s}
+	}
 	var l net.Listener = s.listener
 	if o.TLS != NoTLS {
 		cfg, roots, err := selfSigned()
@@ -184,6 +186,25 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.messages...)
+}
+
+// Transcript returns what was said on every connection so far (with
+// Options.Transcript), as go-smtp's debug output: the client's lines and
+// the server's replies.
+func (s *Server) Transcript() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transcript.String()
+}
+
+// transcriptWriter is go-smtp's Debug writer, called from every
+// connection's goroutine.
+type transcriptWriter struct{ s *Server }
+
+func (w transcriptWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.transcript.Write(p)
 }
 
 // Count returns how many messages the server accepted (also in Sink mode).
