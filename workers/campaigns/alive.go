@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,24 +104,13 @@ func (e *Engine) reapDead(ctx context.Context) {
 		e.cfg.Logger.Warn("campaigns: list daemons", "error", err)
 		return
 	}
-	pipe := e.store.rdb.Pipeline()
-	exists := map[string]*redis.IntCmd{}
-	for _, id := range ids {
-		if id != e.id {
-			exists[id] = pipe.Exists(ctx, k.alive(id))
-		}
-	}
-	if len(exists) == 0 {
-		return
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	others := slices.DeleteFunc(ids, func(id string) bool { return id == e.id })
+	dead, err := e.store.deadDaemons(ctx, others)
+	if err != nil {
 		e.cfg.Logger.Warn("campaigns: read alive keys", "error", err)
 		return
 	}
-	for id, cmd := range exists {
-		if cmd.Val() != 0 {
-			continue
-		}
+	for _, id := range dead {
 		runs, err := e.store.rdb.SMembers(ctx, k.daemonRuns(id)).Result()
 		if err != nil {
 			e.cfg.Logger.Warn("campaigns: list a dead daemon's runs", "daemon", id, "error", err)
@@ -129,7 +120,7 @@ func (e *Engine) reapDead(ctx context.Context) {
 		for _, cr := range runs {
 			campaign, run, _ := strings.Cut(cr, "\n")
 			l := &lease{store: e.store, rk: k.run(campaign, run), campaign: campaign, run: run, daemon: e.id, logger: e.cfg.Logger,
-				takeOver: func(ctx context.Context, n int, dead string) { e.takeOver(ctx, campaign, run, n, dead) }}
+				takeOver: e.takeOver}
 			if _, err := l.freeDeadSlots(ctx); err != nil {
 				e.cfg.Logger.Warn("campaigns: free a dead daemon's slots", "daemon", id, "error", err)
 				ok = false
@@ -204,22 +195,13 @@ func (l *lease) freeDeadSlots(ctx context.Context) (int, error) {
 		}
 		byDaemon[id][chunk] = token
 	}
-	if len(byDaemon) == 0 {
-		return 0, nil
-	}
-	pipe := l.store.rdb.Pipeline()
-	exists := map[string]func() (int64, error){}
-	for id := range byDaemon {
-		exists[id] = pipe.Exists(ctx, l.store.keys.alive(id)).Result
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	dead, err := l.store.deadDaemons(ctx, slices.Collect(maps.Keys(byDaemon)))
+	if err != nil {
 		return 0, fmt.Errorf("campaign %s run %s: read alive keys: %w", l.campaign, l.run, err)
 	}
 	freed := 0
-	for id, chunks := range byDaemon {
-		if n, err := exists[id](); err != nil || n > 0 {
-			continue
-		}
+	for _, id := range dead {
+		chunks := byDaemon[id]
 		for chunk, token := range chunks {
 			n, err := releaseSlotScript.Run(ctx, l.store.rdb, []string{l.rk.slots, l.rk.owners}, chunk, token).Int()
 			if err != nil {
@@ -227,13 +209,36 @@ func (l *lease) freeDeadSlots(ctx context.Context) (int, error) {
 			}
 			freed += n
 			if k, err := strconv.Atoi(chunk); err == nil && n == 1 && l.takeOver != nil {
-				l.takeOver(ctx, k, id)
+				l.takeOver(ctx, l.campaign, l.run, k, id)
 			}
 		}
 		l.logger.Info("campaign slots freed: their daemon stopped refreshing its alive key",
 			"campaign", l.campaign, "run", l.run, "daemon", id, "chunks", len(chunks))
 	}
 	return freed, nil
+}
+
+// deadDaemons returns those of ids whose alive key has expired, in one
+// round trip.
+func (s *Store) deadDaemons(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		exists[i] = pipe.Exists(ctx, s.keys.alive(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	var dead []string
+	for i, id := range ids {
+		if exists[i].Val() == 0 {
+			dead = append(dead, id)
+		}
+	}
+	return dead, nil
 }
 
 // takeOver enqueues chunk n of run again, under a task id of its own: its

@@ -76,7 +76,7 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 	}
 	if tokenDaemon(c.lease.token) != "" {
 		c.lease.daemon = e.id
-		c.lease.takeOver = func(ctx context.Context, n int, dead string) { e.takeOver(ctx, a.Campaign, a.Run, n, dead) }
+		c.lease.takeOver = e.takeOver
 	}
 	if busy, err := c.lease.acquire(ctx); err != nil || busy != nil {
 		return c.busy(busy, err)

@@ -34,8 +34,8 @@ type lease struct {
 	daemon string
 	logger *slog.Logger
 	// takeOver is told of each chunk whose slot this lease freed from a
-	// dead daemon
-	takeOver func(ctx context.Context, chunk int, daemon string)
+	// dead daemon (Engine.takeOver)
+	takeOver func(ctx context.Context, campaign, run string, chunk int, daemon string)
 }
 
 // slotBusy says why a chunk could not get a slot and when one may free.
