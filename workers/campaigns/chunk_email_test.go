@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -8,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -674,5 +676,79 @@ func TestDoneChunkWakesAChunkPassedOverBefore(t *testing.T) {
 	}
 	if st := b.status(t, "pass", "r1"); st.State != StateFinished || srv.Count() != 4 {
 		t.Errorf("run %s with %d messages, want finished with 4", st.State, srv.Count())
+	}
+}
+
+// An operator who pauses or cancels a run while a chunk sends a claimed
+// batch stops it within the message on the wire: the chunk learns the
+// run's state when it records that message, and gives the rest of the
+// batch back unsent. Resuming sends each of them once.
+func TestPauseOrCancelStopsAClaimedBatch(t *testing.T) {
+	t.Parallel()
+	for _, action := range []string{"pause", "cancel"} {
+		t.Run(action, func(t *testing.T) {
+			t.Parallel()
+			const n = 20
+			var b *bundle
+			var acted atomic.Bool
+			srv, withMail := withSMTP(t, smtptest.Options{Reject: func(rcpt string, attempt int) *smtp.SMTPError {
+				if acted.CompareAndSwap(false, true) { // during the first message
+					var err error
+					if action == "pause" {
+						err = b.engine.Pause(context.Background(), "stop", "", "wrong wording")
+					} else {
+						err = b.engine.Cancel(context.Background(), "stop", "", "wrong audience")
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}
+				return nil
+			}})
+			b = setup(t, func(c *Config) { withMail(c); c.ChunkSize = n }) // one chunk, one batch
+			ctx := t.Context()
+			for i := range n {
+				b.addCustomers(t, customers.Customer{ID: fmt.Sprintf("s%02d", i), Email: fmt.Sprintf("s%02d@example.sk", i), Tags: []string{"stop"}})
+			}
+			if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("stop", jobs.Audience{Tags: []string{"stop"}}), "r1")); err != nil {
+				t.Fatal(err)
+			}
+			a := jobs.CampaignChunkArgs{Campaign: "stop", Run: "r1", Chunk: 0}
+			err := b.engine.HandleChunk(ctx, a)
+			st := b.status(t, "stop", "r1")
+			if srv.Count() != 1 || st.Counts.Sent != 1 || st.Counts.Pending != n-1 || st.Counts.Sending != 0 {
+				t.Fatalf("after %s during the first message: %d sent, counts %+v; want 1 sent, the other %d pending", action, srv.Count(), st.Counts, n-1)
+			}
+			if action == "cancel" {
+				if err != nil || st.State != StateCancelled || st.ChunksDone != 1 {
+					t.Errorf("cancelled: HandleChunk = %v, state %s, chunks done %d; want nil, cancelled, 1", err, st.State, st.ChunksDone)
+				}
+				return
+			}
+			var h *HoldError
+			if !errors.As(err, &h) || st.State != StatePaused {
+				t.Fatalf("paused: HandleChunk = %v, state %s; want a hold, paused", err, st.State)
+			}
+			if err := b.engine.Resume(ctx, "stop", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.engine.HandleChunk(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if st := b.status(t, "stop", "r1"); srv.Count() != n || st.Counts.Sent != n || st.State != StateFinished {
+				t.Errorf("after resume: %d messages, status %+v; want %d once each, finished", srv.Count(), st, n)
+			}
+			seen := map[string]int{}
+			for _, m := range srv.Messages() {
+				for _, to := range m.To {
+					seen[to]++
+				}
+			}
+			for to, c := range seen {
+				if c != 1 {
+					t.Errorf("%s got %d messages", to, c)
+				}
+			}
+		})
 	}
 }

@@ -288,6 +288,9 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 // recorder), trying the ledger a few times: the message has left, and an
 // entry left in "sending" would be in doubt after a retry. An event that
 // could not be written stops the chunk; the next attempt catches it up.
+// So does a run an operator paused or cancelled since the batch was
+// claimed: the recipients claimed after this one go back to pending
+// unsent, and a cancel stops every chunk within one message.
 func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) error {
 	rec := &sentRecord{campaign: c.args.Campaign, run: c.args.Run, id: r.id, ref: ref, customer: r.customerID}
 	if r.customerID != "" {
@@ -303,13 +306,26 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) e
 			if res.event != nil {
 				return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, res.event)
 			}
-			return nil
+			return c.stillRunning(res.run)
 		}
 		if sleepCtx(ctx, wait) != nil {
 			break
 		}
 	}
 	return fmt.Errorf("campaign %s run %s: recipient %s: record sent: %w", c.args.Campaign, c.args.Run, r.id, res.ledger)
+}
+
+// stillRunning turns the run's state, as the ledger last saw it, into what
+// stops the chunk: errRunCancelled for a run that ended, a hold for a
+// paused one, nil while it runs.
+func (c *chunk) stillRunning(st State) error {
+	switch st {
+	case StateRunning, "":
+		return nil
+	case StatePaused:
+		return hold(c.e.cfg.PausePoll, "run paused")
+	}
+	return errRunCancelled
 }
 
 // move applies a transition that settles a recipient without sending. A

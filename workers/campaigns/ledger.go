@@ -124,6 +124,7 @@ func (s *Store) transition(ctx context.Context, campaign, run, recipient string,
 // movesResult says what a transition of many recipients did.
 type movesResult struct {
 	runState State        // set when the run was not in the required state: nothing moved
+	state    State        // otherwise the run's state after the call
 	paused   bool         // the error ratio paused the run
 	moved    []bool       // per recipient, in order
 	old      []EntryState // state before (moved) or current state (not moved)
@@ -175,11 +176,12 @@ func (s *Store) applyMoves(ctx context.Context, campaign, run string, moves []mo
 	if res[0].(int64) == -1 {
 		return movesResult{runState: State(fmt.Sprint(res[1]))}, nil
 	}
-	if len(res) != 1+len(moves) {
-		return movesResult{}, fmt.Errorf("the ledger script answered %d results for %d recipients", len(res)-1, len(moves))
+	if len(res) != 2+len(moves) {
+		return movesResult{}, fmt.Errorf("the ledger script answered %d results for %d recipients", len(res)-2, len(moves))
 	}
-	out := movesResult{paused: res[0].(int64) == 1, moved: make([]bool, len(moves)), old: make([]EntryState, len(moves))}
-	for i, v := range res[1:] {
+	out := movesResult{paused: res[0].(int64) == 1, state: State(fmt.Sprint(res[1])),
+		moved: make([]bool, len(moves)), old: make([]EntryState, len(moves))}
+	for i, v := range res[2:] {
 		str := fmt.Sprint(v)
 		out.moved[i] = strings.HasPrefix(str, "+")
 		out.old[i] = EntryState(str[min(1, len(str)):])

@@ -29,7 +29,8 @@ type sentRecord struct {
 type recordResult struct {
 	ledger, event error
 	eventWritten  bool
-	lead          bool // no result yet: this caller flushes the queue now
+	run           State // the run's state when the message was recorded
+	lead          bool  // no result yet: this caller flushes the queue now
 }
 
 // recorder records the messages of every chunk of the daemon in groups
@@ -169,6 +170,9 @@ func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*s
 	var evs []customers.CustomerEvent
 	var withEvent []int // index in recs of each event
 	results := make([]recordResult, len(recs))
+	for i := range results {
+		results[i].run = res.state
+	}
 	for i, r := range recs {
 		if res.moved[i] && r.customer != "" {
 			evs = append(evs, customers.CustomerEvent{ID: r.customer, Event: r.event})

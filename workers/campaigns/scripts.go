@@ -225,9 +225,11 @@ return out
 // ARGV[7..] per recipient: id, detail (message id, "code|text", reason),
 // "1" when it still needs its timeline event (added to noevent)
 // Returns {-1, run state} when the run was not in the required state;
-// otherwise {paused (0/1), r1, r2, ...} where ri is "+" and the old state
-// when recipient i moved, "-" and its current state ("missing" without
-// an entry) when it was in no allowed state.
+// otherwise {paused (0/1), run state after the call, r1, r2, ...} where ri
+// is "+" and the old state when recipient i moved, "-" and its current
+// state ("missing" without an entry) when it was in no allowed state. The
+// run state lets a chunk that records a message learn that an operator
+// paused or cancelled the run meanwhile.
 var transitionScript = redis.NewScript(bulkHash + `
 local run = KEYS[1]
 local state = redis.call('HGET', run, 'state')
@@ -237,7 +239,7 @@ local allowed = {}
 for st in string.gmatch(ARGV[1], '[^,]+') do allowed[st] = true end
 local to = ARGV[2]
 local prefix = to .. '|' .. ARGV[3] .. '|'
-local out = {0}
+local out = {0, state}
 local moved = 0
 local left = {} -- old state -> entries that left it for another
 local ids = {}
@@ -284,6 +286,7 @@ if to == 'failed' and moved > 0 and ratio > 0 and state == 'running' then
     redis.call('HSET', run, 'state', 'paused', 'reason',
       string.format('error ratio %d/%d above max_error_ratio %s', failed, attempts, ARGV[4]))
     out[1] = 1
+    out[2] = 'paused'
   end
 end
 return out
