@@ -188,6 +188,35 @@ func TestInDoubtSMSIsNotSentAgain(t *testing.T) {
 	if led := b.ledger(t, "doubt", "r1"); !strings.HasPrefix(led["d"], "failed|in_doubt|") {
 		t.Errorf("ledger = %v, want failed in_doubt", led)
 	}
+	// The SMS had left after all (the stopped worker had indexed its SID):
+	// its delivery report settles the entry, and retry-failed does not
+	// send it a second time.
+	if err := b.engine.store.indexSID(ctx, "SMdoubt", sidRef{campaign: "doubt", run: "r1", recipient: "d", customer: "d"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.Ledger().RecordDeliveryStatus(ctx, "SMdoubt", "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	st := b.status(t, "doubt", "r1")
+	if led := b.ledger(t, "doubt", "r1"); !strings.HasPrefix(led["d"], "delivered|SMdoubt") || st.Counts.Failed != 0 || st.Counts.Delivered != 1 {
+		t.Errorf("after the delivery report: ledger %v, counts %+v; want delivered, 0 failed, 1 delivered", led, st.Counts)
+	}
+	if _, err := b.engine.RetryFailed(ctx, "doubt", "r1"); !errors.Is(err, ErrNothingToRetry) {
+		t.Errorf("RetryFailed after the report = %v, want ErrNothingToRetry", err)
+	}
+	// A failed entry of another cause is not moved by a report.
+	if _, err := b.engine.store.transition(ctx, "doubt", "r1", "d", transition{from: []EntryState{EntryDelivered}, to: EntryFailed, detail: "21610|opted out"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.Ledger().RecordDeliveryStatus(ctx, "SMdoubt", "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	if led := b.ledger(t, "doubt", "r1"); !strings.HasPrefix(led["d"], "failed|21610|") {
+		t.Errorf("a report moved a failed entry that was not in doubt: %v", led)
+	}
+	if srv.Count() != 0 {
+		t.Errorf("%d SMS sent, want none", srv.Count())
+	}
 }
 
 // A provider that keeps failing for one recipient ends the chunk's attempt

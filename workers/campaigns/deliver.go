@@ -11,6 +11,11 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 )
 
+// codeInDoubt is the failure code of an SMS that may or may not have left:
+// it is not sent again unless an operator retries the failed recipients,
+// and its delivery report, should one come, still settles it.
+const codeInDoubt = "in_doubt"
+
 // ready is a recipient a chunk is about to send to, with the message.
 type ready struct {
 	entry Entry
@@ -79,7 +84,7 @@ func (c *chunk) prepare(ctx context.Context, batch []Entry) ([]ready, error) {
 	for _, en := range batch {
 		if en.State == EntrySending && def.Channel == jobs.ChannelSMS {
 			if err := c.move(ctx, en.Recipient, transition{from: []EntryState{EntrySending}, to: EntryFailed,
-				detail: "in_doubt|the daemon stopped while sending; not sent again to avoid a duplicate SMS"}); err != nil {
+				detail: codeInDoubt + "|the daemon stopped while sending; not sent again to avoid a duplicate SMS"}); err != nil {
 				return nil, err
 			}
 			continue

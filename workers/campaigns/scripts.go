@@ -217,7 +217,9 @@ return out
 // cancelled run sends nothing).
 //
 // KEYS[1] run hash, KEYS[2] ledger, KEYS[3] noevent set, KEYS[4] sent-this-minute counter
-// ARGV[1] states an entry may be in, comma-separated ("pending,sending")
+// ARGV[1] states an entry may be in, comma-separated ("pending,sending");
+// "state:code" admits an entry in that state whose detail starts with
+// code ("failed:in_doubt")
 // ARGV[2] new state
 // ARGV[3] now (unix ms)
 // ARGV[4] max error ratio (0: never pause), ARGV[5] minimum attempts before it applies
@@ -235,8 +237,20 @@ local run = KEYS[1]
 local state = redis.call('HGET', run, 'state')
 if not state then return redis.error_reply('NORUN run does not exist') end
 if ARGV[6] ~= '' and state ~= ARGV[6] then return {-1, state} end
-local allowed = {}
-for st in string.gmatch(ARGV[1], '[^,]+') do allowed[st] = true end
+local allowed, allowedDetail = {}, {}
+for st in string.gmatch(ARGV[1], '[^,]+') do
+  local only, prefix = string.match(st, '^([^:]+):(.+)$')
+  if only then allowedDetail[only] = prefix .. '|' else allowed[st] = true end
+end
+-- an entry may leave its state when the state is allowed, or when
+-- "state:code" is and the entry's detail starts with that code
+local function may_leave(e, old)
+  if allowed[old] then return true end
+  local prefix = allowedDetail[old]
+  if not prefix then return false end
+  local detail = string.match(e, '^[^|]*|[^|]*|(.*)$')
+  return detail ~= nil and string.sub(detail, 1, #prefix) == prefix
+end
 local to = ARGV[2]
 local prefix = to .. '|' .. ARGV[3] .. '|'
 local out = {0, state}
@@ -252,7 +266,7 @@ for k, id in ipairs(ids) do
   local e = written[id] or cur[k]
   local old = 'missing'
   if e then old = string.sub(e, 1, (string.find(e, '|', 1, true) or 0) - 1) end
-  if e and allowed[old] then
+  if e and may_leave(e, old) then
     local v = prefix .. ARGV[i + 1]
     written[id] = v
     set[#set + 1] = id

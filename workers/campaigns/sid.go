@@ -31,9 +31,14 @@ func (s *Store) indexSID(ctx context.Context, sid string, ref sidRef, ttl time.D
 	return nil
 }
 
+// failedInDoubt admits, as the state a transition starts from, a failed
+// entry whose code is in_doubt (see transitionScript).
+const failedInDoubt = EntryFailed + ":" + codeInDoubt
+
 // RecordDeliveryStatus applies a Twilio status callback to the ledger entry
 // of the message: "delivered", "undelivered" and "failed" (and "canceled",
-// recorded as failed) move a sent entry; the intermediate statuses
+// recorded as failed) move a sent entry, or one recorded failed as in
+// doubt; the intermediate statuses
 // (queued, sending, sent, ...) change nothing. Repeated callbacks are
 // harmless. It returns the customer the message went to ("" for a file
 // recipient who is not a customer), and ErrUnknownSID when no campaign
@@ -52,7 +57,10 @@ func (l *Ledger) RecordDeliveryStatus(ctx context.Context, messageSID, status, e
 		return "", fmt.Errorf("campaigns: delivery status for %s: corrupt sid index %q", messageSID, v)
 	}
 	ref := sidRef{campaign: parts[0], run: parts[1], recipient: parts[2], customer: parts[3]}
-	t := transition{from: []EntryState{EntrySending, EntrySent}, detail: messageSID}
+	// An SMS recorded as failed because nobody knew whether it left (the
+	// daemon stopped while sending it) did leave when its report arrives:
+	// the report settles it, and retry-failed no longer sends it again.
+	t := transition{from: []EntryState{EntrySending, EntrySent, failedInDoubt}, detail: messageSID}
 	switch strings.ToLower(status) {
 	case "delivered":
 		t.to = EntryDelivered
