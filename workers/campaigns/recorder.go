@@ -164,9 +164,11 @@ func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*s
 		}
 		return
 	}
-	// Only a move writes the event: an entry that was no longer "sending"
-	// was settled by another attempt, which wrote it (or left it in
-	// noevent for the catch-up).
+	// A move writes the event, and so does an entry a delivery report took
+	// from "sending" to delivered or undelivered before this record: the
+	// report writes no event (the event's key makes a second write a
+	// no-op). An entry found "sent" was recorded by another attempt, which
+	// wrote the event or left it in noevent for the catch-up.
 	var evs []customers.CustomerEvent
 	var withEvent []int // index in recs of each event
 	results := make([]recordResult, len(recs))
@@ -174,7 +176,7 @@ func (w *recorder) writeRun(ctx context.Context, campaign, run string, recs []*s
 		results[i].run = res.state
 	}
 	for i, r := range recs {
-		if res.moved[i] && r.customer != "" {
+		if (res.moved[i] || res.old[i] == EntryDelivered || res.old[i] == EntryUndelivered) && r.customer != "" {
 			evs = append(evs, customers.CustomerEvent{ID: r.customer, Event: r.event})
 			withEvent = append(withEvent, i)
 		}

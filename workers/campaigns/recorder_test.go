@@ -178,3 +178,36 @@ func sentMail(campaign, id, ref string) *sentRecord {
 	return &sentRecord{campaign: campaign, run: "r1", id: id, ref: ref, customer: id,
 		event: customers.Event{Kind: "mail.sent", Key: "campaign:" + campaign + ":r1:" + id}}
 }
+
+// A delivery report that arrives between the send and its record (the
+// chunk indexes the SID first) takes the entry from sending to delivered;
+// the record then still writes the customer's timeline event, once.
+func TestRecordAfterAnEarlyDeliveryReportWritesTheEvent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := t.Context()
+	b.claimedRun(t, "early", []string{"e0"})
+	if err := b.engine.store.indexSID(ctx, "SMearly", sidRef{campaign: "early", run: "r1", recipient: "e0", customer: "e0"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.Ledger().RecordDeliveryStatus(ctx, "SMearly", "delivered", ""); err != nil {
+		t.Fatal(err)
+	}
+	w := &recorder{store: b.engine.store, events: b.customers.AddEvents}
+	rec := &sentRecord{campaign: "early", run: "r1", id: "e0", ref: "SMearly", customer: "e0",
+		event: customers.Event{Kind: "sms.out", Key: "campaign:early:r1:e0"}}
+	if r := w.record(ctx, rec); r.ledger != nil || r.event != nil || !r.eventWritten {
+		t.Errorf("record after the report = %+v, want the event written", r)
+	}
+	if r := w.record(ctx, &sentRecord{campaign: "early", run: "r1", id: "e0", ref: "SMearly", customer: "e0",
+		event: customers.Event{Kind: "sms.out", Key: "campaign:early:r1:e0"}}); r.ledger != nil || r.event != nil {
+		t.Errorf("second record = %+v", r)
+	}
+	events, err := b.customers.Timeline(ctx, "e0", 10)
+	if err != nil || len(events) != 1 || events[0].Kind != "sms.out" {
+		t.Errorf("timeline = %+v, %v; want one sms.out event", events, err)
+	}
+	if st := b.status(t, "early", "r1"); st.Counts.Delivered != 1 || st.Counts.Sending != 0 || st.Counts.Sent != 0 {
+		t.Errorf("counts %+v, want 1 delivered", st.Counts)
+	}
+}
