@@ -752,3 +752,39 @@ func TestPauseOrCancelStopsAClaimedBatch(t *testing.T) {
 		})
 	}
 }
+
+// retry-failed waits for the run to end: a paused run may be resumed and
+// fail more recipients, which its one retry run would never reach.
+func TestRetryFailedWaitsForTheRunToEnd(t *testing.T) {
+	t.Parallel()
+	_, withMail := withSMTP(t, smtptest.Options{Reject: func(string, int) *smtp.SMTPError {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}})
+	b := setup(t, func(c *Config) { withMail(c); c.ChunkSize = 1 })
+	ctx := t.Context()
+	for i := range 2 {
+		b.addCustomers(t, customers.Customer{ID: fmt.Sprintf("w%d", i), Email: fmt.Sprintf("w%d@example.sk", i), Tags: []string{"wait"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(emailCampaign("wait", jobs.Audience{Tags: []string{"wait"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.HandleChunk(ctx, jobs.CampaignChunkArgs{Campaign: "wait", Run: "r1", Chunk: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Pause(ctx, "wait", "r1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "wait", "r1"); st.Counts.Failed != 1 || st.State != StatePaused {
+		t.Fatalf("status %+v, want paused with 1 failed", st)
+	}
+	if next, err := b.engine.RetryFailed(ctx, "wait", "r1"); !errors.Is(err, ErrState) || !strings.Contains(fmt.Sprint(err), "cancel it or let it finish") {
+		t.Errorf("RetryFailed of a paused run = %q, %v; want ErrState saying to cancel or finish it", next, err)
+	}
+	if err := b.engine.Cancel(ctx, "wait", "r1", ""); err != nil {
+		t.Fatal(err)
+	}
+	next, err := b.engine.RetryFailed(ctx, "wait", "r1")
+	if err != nil || next == "" {
+		t.Errorf("RetryFailed of the cancelled run = %q, %v; want a new run", next, err)
+	}
+}

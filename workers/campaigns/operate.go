@@ -61,8 +61,10 @@ func (e *Engine) RetryFailed(ctx context.Context, campaign, run string) (string,
 // RetryFailed enqueues the launch of a new run (trigger "retry-failed")
 // whose audience is exactly the failed recipients of run (run "" is the
 // latest), with the definition frozen in that run, and returns its id. The
-// run must not be running or still planning. Asking twice returns the same
-// new run, so a double click sends nothing twice.
+// run must have ended (finished or cancelled): a run can have one retry
+// run, and a paused run resumed after it would fail recipients that no
+// retry could reach. Asking twice returns the same new run, so a double
+// click sends nothing twice.
 func (s *Store) RetryFailed(ctx context.Context, enq Enqueuer, campaign, run string) (string, error) {
 	run, err := s.runOrLatest(ctx, campaign, run)
 	if err != nil {
@@ -72,8 +74,8 @@ func (s *Store) RetryFailed(ctx context.Context, enq Enqueuer, campaign, run str
 	if err != nil {
 		return "", err
 	}
-	if st.State == StateRunning || st.Planning {
-		return "", fmt.Errorf("campaign %s run %s is %s (planning %v): pause, cancel or let it finish first: %w", campaign, run, st.State, st.Planning, ErrState)
+	if (st.State != StateFinished && st.State != StateCancelled) || st.Planning {
+		return "", fmt.Errorf("campaign %s run %s is %s: cancel it or let it finish first (resume a paused run to send to its pending recipients): %w", campaign, run, st.State, ErrState)
 	}
 	if st.Counts.Failed == 0 && st.RetriedBy == "" {
 		return "", fmt.Errorf("campaign %s run %s: %w", campaign, run, ErrNothingToRetry)
