@@ -40,9 +40,12 @@ var (
 )
 
 // Twilio sends SMS through Twilio's Messages API with twilio-go. It does
-// not retry: the caller decides with IsPermanent and RetryAfter. Twilio has
-// no idempotency key for message creation, so the caller's ledger must keep
-// a retried job from sending twice. Safe for concurrent use.
+// not retry: the caller decides with IsPermanent, IsRateLimited (hold,
+// do not fail), IsInDoubt and RetryAfter. Twilio has no idempotency key
+// for message creation, so the caller's ledger must keep a retried job
+// from sending twice, and an error after the request went out (IsInDoubt)
+// may be a message Twilio created: sending it again may duplicate it.
+// Safe for concurrent use.
 type Twilio struct {
 	accountSID, authToken string
 	from, serviceSID      string
@@ -94,8 +97,14 @@ func (o TwilioOptions) check() error {
 }
 
 // Send asks Twilio to send m. Cancelling ctx aborts the request. An error
-// is a *SendError (or wraps ErrInvalidMessage); see IsPermanent and
-// RetryAfter.
+// is a *SendError (or wraps ErrInvalidMessage); see IsPermanent,
+// IsRateLimited, IsInDoubt and RetryAfter.
+//
+// When Twilio accepted the message (HTTP 2xx) but its answer could not be
+// read or parsed, Send returns a nil error and a Result with SID "" and
+// Status "accepted": the message is on its way but its SID is unknown, so
+// callers must not index it by SID nor expect status callbacks for it to
+// match anything. Sending it again would duplicate it.
 func (t *Twilio) Send(ctx context.Context, m Message) (Result, error) {
 	if err := m.validate(); err != nil {
 		return Result{}, err
@@ -105,6 +114,9 @@ func (t *Twilio) Send(ctx context.Context, m Message) (Result, error) {
 	rt := &callTransport{ctx: ctx, base: t.transport, apiURL: t.apiURL}
 	msg, err := t.api(rt).CreateMessage(t.params(m))
 	if err != nil {
+		if rt.status >= 200 && rt.status < 300 {
+			return Result{Status: "accepted"}, nil // SID unknown
+		}
 		return Result{}, t.failure(err, rt)
 	}
 	var res Result
@@ -150,7 +162,8 @@ func (t *Twilio) params(m Message) *openapi.CreateMessageParams {
 }
 
 // failure turns what CreateMessage returned into a *SendError, using the
-// status and Retry-After the transport saw.
+// status and Retry-After the transport saw and whether the request was
+// written. A 2xx never gets here: Send reports it as accepted.
 func (t *Twilio) failure(err error, rt *callTransport) *SendError {
 	se := &SendError{Status: rt.status, err: err}
 	var rest *client.TwilioRestError
@@ -158,13 +171,17 @@ func (t *Twilio) failure(err error, rt *callTransport) *SendError {
 	case errors.As(err, &rest):
 		se.Code, se.Message = rest.Code, rest.Message
 		se.Status = cmp.Or(rest.Status, rt.status)
-	case rt.status >= 200 && rt.status < 300:
-		// Twilio accepted the message; sending again would duplicate it.
-		se.Message = "message accepted but the response was unreadable: " + err.Error()
-		se.Permanent = true
-		return se
 	case rt.status != 0:
 		se.Message = "error response without a Twilio error body"
+	case rt.inDoubt:
+		// Written in full, then no answer: Twilio may have created it.
+		detail := err.Error()
+		if rt.ctx.Err() != nil {
+			detail = "request aborted: " + rt.ctx.Err().Error()
+		}
+		se.Message = "request sent, no response; Twilio may have created the message: " + detail
+		se.InDoubt = true
+		return se
 	case rt.ctx.Err() != nil:
 		se.Message = "request aborted: " + rt.ctx.Err().Error()
 	default:

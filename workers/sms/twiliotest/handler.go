@@ -41,12 +41,44 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	fault := NoFault
+	if s.opts.Fault != nil {
+		fault = s.opts.Fault(n, to)
+	}
+	if fault == DropBeforeCreate {
+		drop(w)
+		return
+	}
 	if status, code, msg := s.check(r.PostForm); status != 0 {
 		writeError(w, status, code, msg, "")
 		return
 	}
 	m := s.record(r.PostForm)
-	writeJSON(w, http.StatusCreated, resource(m, time.Now()))
+	switch fault {
+	case DropAfterCreate:
+		drop(w)
+	case TruncatedJSON, ShortBody:
+		body, _ := json.Marshal(resource(m, time.Now()))
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if fault == ShortBody {
+			// net/http closes the connection when the handler wrote less
+			// than it declared.
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(body[:len(body)/2])
+	default:
+		writeJSON(w, http.StatusCreated, resource(m, time.Now()))
+	}
+}
+
+// drop closes the request's connection without an answer.
+func drop(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic("twiliotest: cannot drop the connection: " + err.Error())
+	}
+	_ = conn.Close()
 }
 
 func (s *Server) authorized(r *http.Request) bool {

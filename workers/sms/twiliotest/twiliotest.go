@@ -3,7 +3,9 @@
 // (POST /2010-04-01/Accounts/{AccountSid}/Messages.json with HTTP Basic
 // auth). It answers like Twilio (201 with the message resource, JSON errors
 // with Twilio's codes), records what it accepted, and injects faults: 429
-// with Retry-After, 5xx with an HTML body, opted-out recipients, latency.
+// with Retry-After, 5xx with an HTML body, opted-out recipients, latency,
+// and broken answers (Options.Fault): a connection dropped before or after
+// the message is created, a 201 whose body is cut short.
 // SendStatusCallback posts a signed delivery status callback, as Twilio
 // does, to a webhook under test.
 package twiliotest
@@ -37,7 +39,32 @@ type Options struct {
 	OptedOut []string
 	// Latency delays every answer, or until the client gives up.
 	Latency time.Duration
+	// Fault, when set, is asked for every authenticated request that Fail
+	// did not fail, with its number (1 first) and the To field; see Fault.
+	Fault func(n int, to string) Fault
 }
+
+// Fault is a broken answer to a create request.
+type Fault int
+
+const (
+	// NoFault answers as Twilio does.
+	NoFault Fault = iota
+	// DropBeforeCreate reads the request, creates nothing and closes the
+	// connection without an answer.
+	DropBeforeCreate
+	// DropAfterCreate creates the message (Count includes it) and closes
+	// the connection without an answer: Twilio sent the SMS, the client
+	// never hears of it.
+	DropAfterCreate
+	// TruncatedJSON creates the message and answers 201 with a well
+	// framed body holding the first half of the JSON resource.
+	TruncatedJSON
+	// ShortBody creates the message and answers 201 announcing the whole
+	// resource in Content-Length but sends only half of it before closing
+	// the connection: reading the body fails.
+	ShortBody
+)
 
 // Message is one message the server accepted.
 type Message struct {
