@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,5 +272,64 @@ func TestSMSChunkTransientFailuresAndRetryBudget(t *testing.T) {
 	}
 	if st := b.status(t, "budget", "r1"); st.Counts.Sent != 3 || st.State != StateFinished {
 		t.Errorf("status = %+v, want 3 sent and finished", st)
+	}
+}
+
+// Twilio's broken answers: a request that reached Twilio and got no answer
+// (it may have created the SMS) is recorded failed as in doubt and not
+// sent again; an accepted SMS whose answer cannot be read is sent, with no
+// SID; a full sender queue (21611) holds the recipient instead of failing
+// it. Every phone gets at most one SMS.
+func TestSMSTwilioBrokenAnswers(t *testing.T) {
+	t.Parallel()
+	const doubt, garbled, queued = "+421905400001", "+421905400002", "+421905400003"
+	var queueFull atomic.Bool
+	srv, withSMS := withTwilio(t, twiliotest.Options{
+		Fail: func(_ int, to string) (int, int, string) {
+			if to == queued && queueFull.CompareAndSwap(false, true) {
+				return 400, 21611, ""
+			}
+			return 0, 0, ""
+		},
+		Fault: func(_ int, to string) twiliotest.Fault {
+			switch to {
+			case doubt:
+				return twiliotest.DropAfterCreate
+			case garbled:
+				return twiliotest.TruncatedJSON
+			}
+			return twiliotest.NoFault
+		},
+	})
+	b := setup(t, withSMS)
+	ctx := t.Context()
+	for i, phone := range []string{doubt, garbled, queued, "+421905400004"} {
+		b.addCustomers(t, customers.Customer{ID: fmt.Sprintf("b%d", i), Phone: phone, Language: "en", Tags: []string{"broken"}})
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(smsCampaign("broken", jobs.Audience{Tags: []string{"broken"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "broken", "r1", 3, isHoldOrTransient)
+	count := map[string]int{}
+	for _, m := range srv.Messages() {
+		count[m.To]++
+	}
+	for _, phone := range []string{doubt, garbled, queued, "+421905400004"} {
+		if count[phone] != 1 {
+			t.Errorf("%s: %d SMS created at Twilio, want 1", phone, count[phone])
+		}
+	}
+	led := b.ledger(t, "broken", "r1")
+	if !strings.HasPrefix(led["b0"], "failed|in_doubt|") {
+		t.Errorf("no answer after the request: %q, want failed in_doubt", led["b0"])
+	}
+	if !strings.HasPrefix(led["b1"], "sent|") {
+		t.Errorf("accepted, answer unreadable: %q, want sent", led["b1"])
+	}
+	if !strings.HasPrefix(led["b2"], "sent|SM") || !strings.HasPrefix(led["b3"], "sent|SM") {
+		t.Errorf("queue full once, then sent: %q; plain: %q; want both sent with their SID", led["b2"], led["b3"])
+	}
+	if st := b.status(t, "broken", "r1"); st.Counts.Sent != 3 || st.Counts.Failed != 1 || st.State != StateFinished {
+		t.Errorf("status %+v, want 3 sent, 1 failed (in doubt), finished", st)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shopworks/backoffice/jobs"
+	"github.com/shopworks/backoffice/workers/sms"
 )
 
 // codeInDoubt is the failure code of an SMS that may or may not have left:
@@ -225,6 +226,12 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 	ref, err := c.sendWithRetries(ctx, msg)
 	c.e.onWire.Add(-1)
 	def := c.info.def
+	if err != nil && def.Channel == jobs.ChannelSMS && sms.IsInDoubt(err) {
+		// The request reached Twilio and no answer came: as after a crash
+		// mid-send, the SMS is not sent again unless an operator says so.
+		return c.move(context.WithoutCancel(ctx), r.id, transition{from: []EntryState{EntrySending}, to: EntryFailed,
+			detail: codeInDoubt + "|" + oneLine(err.Error())})
+	}
 	if err != nil && c.e.isPermanent(def.Channel, err) {
 		code, text := failure(err)
 		return c.move(context.WithoutCancel(ctx), r.id, transition{from: []EntryState{EntrySending}, to: EntryFailed, detail: code + "|" + text,
@@ -240,7 +247,7 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 		}
 		return fmt.Errorf("campaign %s run %s: recipient %s: %w", def.Name, c.args.Run, r.id, err)
 	}
-	if def.Channel == jobs.ChannelSMS {
+	if def.Channel == jobs.ChannelSMS && ref != "" { // "": accepted, SID unknown
 		at := sidRef{campaign: def.Name, run: c.args.Run, recipient: r.id, customer: r.customerID}
 		if err := c.e.store.indexSID(context.WithoutCancel(ctx), ref, at, c.e.cfg.SIDTTL); err != nil {
 			c.e.cfg.Logger.Warn("campaign chunk: index sms sid", "campaign", def.Name, "run", c.args.Run, "error", err)
@@ -272,7 +279,7 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 		sendCtx, cancel := context.WithTimeout(ctx, c.e.cfg.SlotLease/3)
 		ref, err := c.e.sendMessage(sendCtx, msg)
 		cancel()
-		if err == nil || attempt == sendAttempts || ctx.Err() != nil || c.e.isPermanent(def.Channel, err) {
+		if err == nil || attempt == sendAttempts || ctx.Err() != nil || c.e.isPermanent(def.Channel, err) || sms.IsInDoubt(err) {
 			return ref, err
 		}
 		if _, limited := providerLimit(err); limited {

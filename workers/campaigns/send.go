@@ -129,12 +129,12 @@ func failure(err error) (code, text string) {
 	return "error", oneLine(err.Error())
 }
 
-// providerLimit reports whether err is Twilio saying "too many requests"
-// (HTTP 429, error 20429), and how long it asked us to wait (10s when it
-// did not say). That is a hold, not a failure.
+// providerLimit reports whether err is Twilio asking us to slow down
+// (HTTP 429, error 20429, or 21611: the sender's queue is full), and how
+// long it asked us to wait (10s when it did not say). That is a hold, not
+// a failure.
 func providerLimit(err error) (time.Duration, bool) {
-	var se *sms.SendError
-	if !errors.As(err, &se) || (se.Status != 429 && se.Code != 20429) {
+	if !sms.IsRateLimited(err) {
 		return 0, false
 	}
 	if d, ok := sms.RetryAfter(err); ok {
