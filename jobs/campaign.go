@@ -119,7 +119,7 @@ func (c Campaign) Validate() error {
 		return Errorf("template", "is required")
 	case c.RatePerSecond <= 0 || c.RatePerSecond > 10000:
 		return Errorf("rate_per_second", "must be above 0 and at most 10000, got %v", c.RatePerSecond)
-	case c.MaxErrorRatio < 0 || c.MaxErrorRatio > 1:
+	case !(c.MaxErrorRatio >= 0 && c.MaxErrorRatio <= 1): // NaN too
 		return Errorf("max_error_ratio", "must be between 0 and 1, got %v", c.MaxErrorRatio)
 	case c.Validity < 0:
 		return Errorf("validity", "must not be negative")

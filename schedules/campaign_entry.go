@@ -43,7 +43,7 @@ func (ep entryParser) campaign(path string, n *yaml.Node) {
 	c.RatePerSecond = ep.rate(m)
 	ep.smsOnly(m, c)
 	if r, ok := m.number("max_error_ratio"); ok {
-		if r < 0 || r > 1 {
+		if !(r >= 0 && r <= 1) { // NaN too: it cannot be encoded in a tick's args
 			ep.p.errorf(m.line("max_error_ratio"), m.field("max_error_ratio"), "must be between 0 and 1, got %v", r)
 		}
 		c.MaxErrorRatio = r

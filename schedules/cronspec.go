@@ -45,6 +45,8 @@ func parseCron(expr, fileZone string) (spec, error) {
 		}
 		s.sched = alignedEvery{every: every, loc: loc}
 		s.seconds = every%time.Minute != 0
+	} else if ss, ok := sched.(*cron.SpecSchedule); ok && fixedTime(rest, ss) {
+		s.sched = wallClock{spec: ss, loc: loc}
 	}
 	if s.sched.Next(time.Now()).IsZero() {
 		return spec{}, errors.New("never fires (no matching date within five years)")
@@ -101,8 +103,12 @@ func parseStandard(expr string) (sched cron.Schedule, err error) {
 	return cron.ParseStandard(expr)
 }
 
+// maxEvery is the longest "@every" interval: 366 days. Longer ones would
+// overflow alignedEvery's arithmetic (and fire years apart).
+const maxEvery = 366 * 24 * time.Hour
+
 // parseEvery parses the interval of "@every 10m". It must be a whole number
-// of seconds, at least one.
+// of seconds, at least one, at most maxEvery.
 func parseEvery(descriptor string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(strings.TrimPrefix(descriptor, "@every")))
 	switch {
@@ -110,8 +116,138 @@ func parseEvery(descriptor string) (time.Duration, error) {
 		return 0, fmt.Errorf("@every: %w", err)
 	case d < time.Second || d%time.Second != 0:
 		return 0, fmt.Errorf("@every needs a whole number of seconds, at least 1s, got %s", d)
+	case d > maxEvery:
+		return 0, fmt.Errorf("@every takes at most %s (366 days), got %s", maxEvery, d)
 	}
 	return d, nil
+}
+
+// starBit is robfig/cron's mark of a field written "*" or "?".
+const starBit = 1 << 63
+
+// fixedTime reports whether the cron expression rest (without its CRON_TZ)
+// fires at fixed wall-clock times: neither its minute nor its hour field is
+// written with "*" ("*", "*/15") nor covers every value ("0-23"), as in
+// Vixie cron. "@daily", "@weekly", "@monthly" and "@yearly" are fixed;
+// "@hourly" is not.
+func fixedTime(rest string, ss *cron.SpecSchedule) bool {
+	if strings.HasPrefix(rest, "@") {
+		return ss.Hour&starBit == 0 && ss.Hour != all(0, 23)
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 2 {
+		return false
+	}
+	for i, f := range fields[:2] {
+		if strings.HasPrefix(f, "*") || strings.HasPrefix(f, "?") {
+			return false
+		}
+		bits, full := ss.Minute, all(0, 59)
+		if i == 1 {
+			bits, full = ss.Hour, all(0, 23)
+		}
+		if bits&^starBit == full {
+			return false
+		}
+	}
+	return true
+}
+
+// all returns the bits lo..hi set.
+func all(lo, hi uint) uint64 { return (1<<(hi+1) - 1) &^ (1<<lo - 1) }
+
+// wallClock is the schedule of a fixed-time entry (see fixedTime), with
+// Vixie cron's rule for daylight-saving changes: a wall-clock time that
+// repeats because the clocks went back fires only the first time, and a
+// wall-clock time the clocks skip going forward fires once, at the end of
+// the gap (the first instant after it, 03:00 CEST for 02:30 in Prague).
+// Next depends on its argument only, so every daemon computes the same
+// ticks.
+type wallClock struct {
+	spec *cron.SpecSchedule
+	loc  *time.Location
+}
+
+// Next implements cron.Schedule.
+func (w wallClock) Next(t time.Time) time.Time {
+	next := w.nextFirst(t)
+	limit := next
+	if next.IsZero() {
+		limit = t.AddDate(5, 0, 0)
+	}
+	// A gap (clocks going forward) between t and next in which the spec
+	// matches a wall-clock time fires at the gap's end.
+	for cur := t; ; {
+		_, end := cur.In(w.loc).ZoneBounds()
+		if end.IsZero() || end.After(limit) || !end.After(cur) {
+			break
+		}
+		if w.gapMatches(end) {
+			return end.In(t.Location())
+		}
+		cur = end
+	}
+	return next
+}
+
+// nextFirst returns the spec's next tick after t, skipping the second
+// occurrence of wall-clock times repeated when the clocks went back.
+func (w wallClock) nextFirst(t time.Time) time.Time {
+	for i := 0; i < 100000; i++ {
+		next := w.spec.Next(t)
+		if next.IsZero() || !w.repeated(next) {
+			return next
+		}
+		t = next
+	}
+	return time.Time{}
+}
+
+// repeated reports whether the wall-clock time of instant t already
+// occurred earlier, before the clocks went back.
+func (w wallClock) repeated(t time.Time) bool {
+	t = t.In(w.loc)
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return false
+	}
+	_, before := start.Add(-time.Nanosecond).Zone()
+	_, after := t.Zone()
+	return before > after && t.Before(start.Add(time.Duration(before-after)*time.Second))
+}
+
+// gapMatches reports whether the clocks go forward at instant end and the
+// spec matches a wall-clock time (a whole minute) they skip.
+func (w wallClock) gapMatches(end time.Time) bool {
+	_, before := end.Add(-time.Nanosecond).In(w.loc).Zone()
+	_, after := end.In(w.loc).Zone()
+	if after <= before {
+		return false
+	}
+	// The skipped wall-clock times, written as UTC times.
+	from := end.Add(time.Duration(before) * time.Second).UTC()
+	to := end.Add(time.Duration(after) * time.Second).UTC()
+	for m := from.Add(time.Minute - time.Nanosecond).Truncate(time.Minute); m.Before(to); m = m.Add(time.Minute) {
+		if w.matches(m) {
+			return true
+		}
+	}
+	return false
+}
+
+// matches reports whether the spec matches the wall-clock minute m (fields
+// read as they are, whatever m's location).
+func (w wallClock) matches(m time.Time) bool {
+	s := w.spec
+	if s.Month&(1<<uint(m.Month())) == 0 || s.Hour&(1<<uint(m.Hour())) == 0 || s.Minute&(1<<uint(m.Minute())) == 0 {
+		return false
+	}
+	dom := s.Dom&(1<<uint(m.Day())) != 0
+	dow := s.Dow&(1<<uint(m.Weekday())) != 0
+	if s.Dom&starBit != 0 || s.Dow&starBit != 0 {
+		return dom && dow
+	}
+	return dom || dow
 }
 
 // alignedEvery fires on every multiple of its interval since the Unix

@@ -1,6 +1,7 @@
 package schedules
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,21 @@ func TestRunID(t *testing.T) {
 		if got := runID(tick, tt.seconds); got != tt.want {
 			t.Errorf("runID(%v, %v) = %q, want %q", tick, tt.seconds, got, tt.want)
 		}
+	}
+}
+
+func TestEveryBounds(t *testing.T) {
+	t.Parallel()
+	s, err := parseCron("@every 8784h", "UTC")
+	if err != nil {
+		t.Fatalf("parseCron(@every 8784h) error: %v", err)
+	}
+	from := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	next := s.sched.Next(from)
+	if !next.After(from) || next.Sub(from) > maxEvery || next.UnixNano()%int64(maxEvery) != 0 {
+		t.Errorf("Next(%v) = %v, want the next multiple of 366 days since the epoch", from, next)
+	}
+	if _, err := parseCron("@every 1000000h", "UTC"); err == nil || !strings.Contains(err.Error(), "at most 8784h0m0s") {
+		t.Errorf("parseCron(@every 1000000h) error = %v, want at most 8784h0m0s", err)
 	}
 }

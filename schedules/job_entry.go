@@ -38,6 +38,11 @@ func (ep entryParser) job(path string, n *yaml.Node) {
 		case spec.Internal:
 			ep.p.errorf(m.line("kind"), m.field("kind"), "job kind %q is queued by the daemon itself (a signed webhook or a campaign launch), not by a schedule", e.Kind)
 			e.Kind = ""
+		case strings.HasPrefix(e.Kind, "campaign:"):
+			// Their args carry a whole campaign whose template and audience
+			// only a campaign entry checks.
+			ep.p.errorf(m.line("kind"), m.field("kind"), "job kind %q cannot be scheduled under jobs: define the campaign under campaigns (a campaign entry launches it on its cron)", e.Kind)
+			e.Kind = ""
 		}
 	}
 	e.Args = ep.args(m)

@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,15 +36,17 @@ func Load(dir string, o Options) (*Set, error) {
 	s := &Set{specs: map[string]spec{}}
 	var errs []*LoadError
 	firstAt := map[string]string{} // entry name -> "file:line" where it is first defined
+	entries := 0                   // entries of the files so far
 	for _, f := range files {
 		s.Files = append(s.Files, f.path)
-		data, err := os.ReadFile(f.path)
+		data, err := readFile(f.path)
 		if err != nil {
-			errs = append(errs, &LoadError{File: f.path, Msg: fmt.Sprintf("cannot be read: %v", err)})
+			errs = append(errs, &LoadError{File: f.path, Msg: err.Error()})
 			continue
 		}
-		fs, ferrs := parseFile(f.path, data, o)
+		fs, ferrs := parseFile(f.path, data, o, MaxEntries-entries)
 		errs = append(errs, ferrs...)
+		entries += fs.entries
 		for _, n := range fs.names {
 			if at, dup := firstAt[n.name]; dup {
 				errs = append(errs, &LoadError{File: f.path, Line: n.line, Field: n.field,
@@ -69,6 +72,35 @@ func Load(dir string, o Options) (*Set, error) {
 		return nil, errors.Join(joined...)
 	}
 	return s, nil
+}
+
+// MaxFileSize is the largest schedule file Load accepts, in bytes: a file
+// is refused before it is parsed, so that a runaway file cannot hold the
+// runner for seconds and gigabytes.
+const MaxFileSize = 1 << 20
+
+// MaxEntries is the most entries (campaigns and jobs) a directory may hold.
+const MaxEntries = 10000
+
+// readFile reads a schedule file of at most MaxFileSize bytes.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot be read: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot be read: %v", err)
+	}
+	if len(data) > MaxFileSize {
+		size := int64(len(data))
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+		return nil, fmt.Errorf("too large (%d bytes, at most %d)", size, MaxFileSize)
+	}
+	return data, nil
 }
 
 // Errors returns the *LoadError values of an error returned by Load (or

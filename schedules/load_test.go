@@ -2,6 +2,7 @@ package schedules
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,8 @@ func TestLoadReportsEveryBrokenField(t *testing.T) {
 		{"CRON_TZ empty", replaceLine(4, `    cron: "CRON_TZ= 0 9 * * *"`), []where{{4, "campaigns[0].cron", "needs a zone name"}}},
 		{"never fires", replaceLine(4, `    cron: "0 9 30 2 *"`), []where{{4, "campaigns[0].cron", "never fires"}}},
 		{"every too short", replaceLine(12, `    cron: "@every 500ms"`), []where{{12, "jobs[0].cron", "at least 1s"}}},
+		{"every too long", replaceLine(12, `    cron: "@every 1000000h"`), []where{{12, "jobs[0].cron", "@every takes at most 8784h0m0s (366 days), got 1000000h0m0s"}}},
+		{"every just too long", replaceLine(12, `    cron: "@every 8784h1s"`), []where{{12, "jobs[0].cron", "@every takes at most 8784h0m0s (366 days)"}}},
 		{"unknown descriptor", replaceLine(12, `    cron: "@fortnightly"`), []where{{12, "jobs[0].cron", "unrecognized descriptor"}}},
 		{"bad timezone", replaceLine(1, "timezone: Mars/Olympus"), []where{{1, "timezone", `unknown time zone "Mars/Olympus"`}}},
 		{"local timezone", replaceLine(1, "timezone: Local"), []where{{1, "timezone", "must be an IANA zone"}}},
@@ -132,13 +135,31 @@ func TestLoadReportsEveryBrokenField(t *testing.T) {
 		{"yaml syntax", replaceLine(12, "    cron: @daily"), []where{{12, "", "invalid YAML: found character that cannot start any token"}}},
 		// yaml.v3 names the line where the construct it was reading began.
 		{"yaml tab", replaceLine(12, "\tcron: x"), []where{{11, "", "invalid YAML: found a tab character"}}},
-		{"yaml on line 1", "timezone: [UTC\n", []where{{1, "", "invalid YAML"}}},
+		{"yaml on line 1", "timezone: {a: b]\n", []where{{1, "", "invalid YAML"}}},
+		// A construct begun on line 1 is reported where the problem is (the
+		// end of the file, on line 2).
+		{"yaml begun on line 1", "timezone: [UTC\n", []where{{2, "", "invalid YAML: did not find expected ',' or ']'"}}},
+		// Parser errors name the line where the construct began, 1-based.
+		{"yaml flow sequence", replaceLine(12, "    cron: [x"), []where{{12, "", "invalid YAML: did not find expected ',' or ']'"}}},
+		{"yaml flow mapping", replaceLine(7, "    audience: {tags: [x]"), []where{{7, "", "invalid YAML: did not find expected ',' or '}'"}}},
+		{"yaml indentation", replaceLine(12, "   cron: x"), []where{{11, "", "invalid YAML: did not find expected '-' indicator"}}},
+		{"yaml undefined tag handle", replaceLine(13, "    kind: !x!y customers:import"), []where{{13, "", "invalid YAML: found undefined tag handle"}}},
+		{"yaml not UTF-8", replaceLine(6, "    template: pr\xffomo"), []where{{6, "", "invalid YAML: invalid leading UTF-8 octet"}}},
+		{"yaml control character", replaceLine(6, "    template: pr\x01omo"), []where{{6, "", "invalid YAML: control characters are not allowed"}}},
+		{"yaml unknown alias", replaceLine(6, "    template: *promo"), []where{{6, "", "invalid YAML: unknown anchor 'promo' referenced"}}},
 		{"two documents", goodFile + "---\ntimezone: UTC\n", []where{{18, "", "more than one YAML document"}}},
 		{"duplicate key", replaceLine(8, "    rate: 50/s\n    rate: 10/s"), []where{{9, "campaigns[0].rate", "given twice (first on line 8)"}}},
 		{"bad name", replaceLine(3, "  - name: Spring_Sale"), []where{{3, "campaigns[0].name", `must be 1-63 lower-case letters, digits or '-', got "Spring_Sale"`}}},
 		{"duplicate name in a file", replaceLine(11, "  - name: spring-sale"), []where{{11, "jobs[0].name", `duplicate name "spring-sale": also defined at FILE:3`}}},
 		{"enabled not a bool", replaceLine(9, "    enabled: yes"), []where{{9, "campaigns[0].enabled", `must be true or false, got "yes"`}}},
 		{"max error ratio", replaceLine(9, "    enabled: true\n    max_error_ratio: 2"), []where{{10, "campaigns[0].max_error_ratio", "must be between 0 and 1, got 2"}}},
+		{"max error ratio NaN", replaceLine(9, "    enabled: true\n    max_error_ratio: .nan"), []where{{10, "campaigns[0].max_error_ratio", "must be between 0 and 1, got NaN"}}},
+		{"max error ratio Inf", replaceLine(9, "    enabled: true\n    max_error_ratio: .inf"), []where{{10, "campaigns[0].max_error_ratio", "must be between 0 and 1, got +Inf"}}},
+		{"max error ratio -Inf", replaceLine(9, "    enabled: true\n    max_error_ratio: -.Inf"), []where{{10, "campaigns[0].max_error_ratio", "must be between 0 and 1, got -Inf"}}},
+		{"campaign kind under jobs", strings.Join(strings.Split(goodFile, "\n")[:12], "\n") + "\n    kind: campaign:launch\n    args: {campaign: {name: x, channel: email, template: no-such-template}, run: r}\n    enabled: true\n",
+			[]where{{13, "jobs[0].kind", `job kind "campaign:launch" cannot be scheduled under jobs: define the campaign under campaigns`}}},
+		{"campaign test under jobs", replaceLine(13, "    kind: campaign:test"), []where{{13, "jobs[0].kind", "define the campaign under campaigns"}}},
+		{"campaign dryrun under jobs", replaceLine(13, "    kind: campaign:dryrun"), []where{{13, "jobs[0].kind", "define the campaign under campaigns"}}},
 		{"max error ratio text", replaceLine(9, "    enabled: true\n    max_error_ratio: high"), []where{{10, "campaigns[0].max_error_ratio", `must be a number, got "high"`}}},
 		{"quiet hours on email", replaceLine(9, "    enabled: true\n    quiet_hours: \"21:00-08:00\""), []where{{10, "campaigns[0].quiet_hours", "applies to sms campaigns only"}}},
 		{"validity on email", replaceLine(9, "    enabled: true\n    validity: 48h"), []where{{10, "campaigns[0].validity", "applies to sms campaigns only"}}},
@@ -332,5 +353,63 @@ func TestParseStandardRecoversPanics(t *testing.T) {
 	t.Parallel()
 	if _, err := parseStandard("CRON_TZ=UTC"); err == nil || !strings.Contains(err.Error(), "malformed spec") {
 		t.Errorf(`parseStandard("CRON_TZ=UTC") = %v, want a malformed spec error`, err)
+	}
+}
+
+func TestLoadRefusesTooLargeFile(t *testing.T) {
+	t.Parallel()
+	// Exactly MaxFileSize bytes loads; one more is refused before parsing.
+	pad := func(n int) string {
+		body := goodFile + "# "
+		return body + strings.Repeat("x", n-len(body)-1) + "\n"
+	}
+	dir := writeDir(t, map[string]string{"ok.yaml": pad(MaxFileSize)})
+	if _, err := Load(dir, testOptions()); err != nil {
+		t.Fatalf("Load(file of %d bytes) error: %v", MaxFileSize, err)
+	}
+	dir = writeDir(t, map[string]string{"big.yaml": pad(MaxFileSize + 1)})
+	_, err := Load(dir, testOptions())
+	want := fmt.Sprintf("too large (%d bytes, at most %d)", MaxFileSize+1, MaxFileSize)
+	errs := Errors(err)
+	if len(errs) != 1 || errs[0].File != filepath.Join(dir, "big.yaml") || errs[0].Msg != want {
+		t.Fatalf("Load(file of %d bytes) = %v, want one error %q", MaxFileSize+1, err, want)
+	}
+	if got := errs[0].Error(); !strings.HasSuffix(got, "big.yaml: "+want) {
+		t.Errorf("error text = %q, want file: %s", got, want)
+	}
+}
+
+func TestLoadRefusesTooManyEntries(t *testing.T) {
+	t.Parallel()
+	jobsFile := func(prefix string, n int) string {
+		var b strings.Builder
+		b.WriteString("timezone: UTC\njobs:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - {name: %s%d, cron: \"@daily\", kind: customers:import, args: {import_id: a, path: /a}, enabled: false}\n", prefix, i)
+		}
+		return b.String()
+	}
+	// The limit counts the entries of every file; the file that goes over
+	// it is reported at its first entry over the limit.
+	// (b.yaml's entries are short and would be invalid: they are never checked.)
+	var b strings.Builder
+	b.WriteString("timezone: UTC\njobs:\n")
+	for i := range MaxEntries {
+		fmt.Fprintf(&b, "  - {name: b%d}\n", i)
+	}
+	dir := writeDir(t, map[string]string{"a.yaml": jobsFile("a", 1), "b.yaml": b.String()})
+	_, err := Load(dir, testOptions())
+	checkErrors(t, err, filepath.Join(dir, "b.yaml"), []where{{3 + MaxEntries - 1, fmt.Sprintf("jobs[%d]", MaxEntries-1), "too many entries: a schedule directory holds at most 10000"}})
+
+	// At the limit, a file loads.
+	data := []byte(goodFile + "  - {name: extra, cron: \"@daily\", kind: customers:import, args: {import_id: a, path: /a}, enabled: false}\n")
+	if fs, errs := parseFile("f.yaml", data, testOptions(), 3); len(errs) != 0 || len(fs.jobs) != 2 || len(fs.campaigns) != 1 {
+		t.Errorf("parseFile(3 entries, budget 3) = %d campaigns, %d jobs, errors %v; want 1, 2, none", len(fs.campaigns), len(fs.jobs), errs)
+	}
+	if _, errs := parseFile("f.yaml", data, testOptions(), 0); len(errs) != 1 || errs[0].Field != "campaigns[0]" || errs[0].Line != 3 {
+		t.Errorf("parseFile(3 entries, budget 0) errors = %v, want campaigns[0] at line 3", errs)
+	}
+	if _, errs := parseFile("f.yaml", data, testOptions(), 2); len(errs) != 1 || errs[0].Field != "jobs[1]" || errs[0].Line != 18 {
+		t.Errorf("parseFile(3 entries, budget 2) errors = %v, want jobs[1] at line 18", errs)
 	}
 }
