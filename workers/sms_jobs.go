@@ -213,6 +213,11 @@ func (h *smsInbound) help(ctx context.Context, a jobs.SMSInboundArgs, c customer
 		return nil // answered by an earlier attempt
 	}
 	res, err := h.replies.Send(ctx, sms.Message{To: phone, Body: msg.Body, Ref: "help:" + a.MessageSID})
+	if err != nil && sms.IsInDoubt(err) {
+		// Twilio may have sent it: the claim stays, so no retry sends a
+		// second reply, and staff check before answering by hand.
+		return h.replyFailed(ctx, a, c, phone, err.Error()+"; check the outbox or Twilio's log before answering by hand")
+	}
 	if err != nil {
 		if rerr := h.messages.ReleaseReply(ctx, a.MessageSID); rerr != nil {
 			return errors.Join(err, rerr)
@@ -226,6 +231,9 @@ func (h *smsInbound) help(ctx context.Context, a jobs.SMSInboundArgs, c customer
 		}
 		return err
 	}
+	if res.SID == "" {
+		res.SID = replyAccepted // accepted, SID unknown: still answered
+	}
 	if err := h.messages.SetReply(ctx, a.MessageSID, res.SID); err != nil {
 		return err // the claim stays: a retry reports it in doubt, never resends
 	}
@@ -235,6 +243,11 @@ func (h *smsInbound) help(ctx context.Context, a jobs.SMSInboundArgs, c customer
 	}
 	return nil
 }
+
+// replyAccepted stands for the SID of a reply Twilio accepted without an
+// answer we could read: recorded as the reply, it keeps retries from
+// sending a second one.
+const replyAccepted = "accepted"
 
 // replyFailed files a HELP that could not be answered for staff to answer.
 func (h *smsInbound) replyFailed(ctx context.Context, a jobs.SMSInboundArgs, c customers.Customer, phone, detail string) error {

@@ -138,6 +138,33 @@ func TestHelpReplyInDoubtIsNotResent(t *testing.T) {
 	}
 }
 
+// A HELP reply whose request reached Twilio without an answer, or whose
+// answer could not be read, is never sent again: the first goes to staff
+// as in doubt, the second counts as answered.
+func TestHelpReplyBrokenTwilioAnswersAreNotResent(t *testing.T) {
+	t.Parallel()
+	for i, fault := range []twiliotest.Fault{twiliotest.DropAfterCreate, twiliotest.TruncatedJSON} {
+		h := newSMSHandlers(t, twiliotest.Options{Fault: func(int, string) twiliotest.Fault { return fault }})
+		sid := sid32(40 + i)
+		task := inboundTask(t, sid, "+421905111111", "HELP")
+		for range 3 { // asynq's retries, had the attempt failed
+			if err := h.inbound.ProcessTask(t.Context(), task); err != nil {
+				t.Fatalf("fault %d: ProcessTask = %v, want no retry", fault, err)
+			}
+		}
+		if n := h.twilio.Count(); n != 1 {
+			t.Errorf("fault %d: twilio created %d replies, want 1", fault, n)
+		}
+		e, inDoubt := h.unmatched(t)["sms-reply:"+sid]
+		if fault == twiliotest.DropAfterCreate && (!inDoubt || !strings.Contains(e.Detail, "in doubt")) {
+			t.Errorf("no answer: inbox %+v, want the reply reported in doubt for staff", h.unmatched(t))
+		}
+		if fault == twiliotest.TruncatedJSON && inDoubt {
+			t.Errorf("accepted: inbox entry %+v, want none (the reply went out)", e)
+		}
+	}
+}
+
 func TestHelpWithoutSenderGoesToInbox(t *testing.T) {
 	t.Parallel()
 	h := newSMSHandlers(t, twiliotest.Options{})
