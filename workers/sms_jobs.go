@@ -149,7 +149,7 @@ func (h *smsInbound) file(ctx context.Context, a jobs.SMSInboundArgs, c customer
 // consent records an SMS opt-out or opt-in as of when the message arrived:
 // a STOP and a START handled out of order still leave the later one.
 func (h *smsInbound) consent(ctx context.Context, a jobs.SMSInboundArgs, c customers.Customer, st customers.ConsentStatus) error {
-	source := "sms:" + strings.ToUpper(strings.TrimSpace(a.Body))
+	source := "sms:" + sms.KeywordText(a.Body)
 	changed, err := h.customers.SetConsent(ctx, c.ID, customers.ChannelSMS, st, source, a.ReceivedAt)
 	if err != nil {
 		return fmt.Errorf("sms %s: %w", a.MessageSID, err)

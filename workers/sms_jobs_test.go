@@ -165,6 +165,22 @@ func TestHelpReplyBrokenTwilioAnswersAreNotResent(t *testing.T) {
 	}
 }
 
+// "Stop!" opts the customer out, recorded with the keyword as its source.
+func TestStopWithPunctuationOptsOut(t *testing.T) {
+	t.Parallel()
+	h := newSMSHandlers(t, twiliotest.Options{})
+	if err := h.inbound.ProcessTask(t.Context(), inboundTask(t, sid32(50), "+421905111111", " Stop! ")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.customers.Get(t.Context(), "anna")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Consent[customers.ChannelSMS]; got.Status != customers.OptedOut || got.Source != "sms:STOP" {
+		t.Errorf("sms consent = %+v, want opted out from sms:STOP", got)
+	}
+}
+
 func TestHelpWithoutSenderGoesToInbox(t *testing.T) {
 	t.Parallel()
 	h := newSMSHandlers(t, twiliotest.Options{})

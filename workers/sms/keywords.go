@@ -5,8 +5,8 @@ import (
 	"unicode"
 )
 
-// Keyword is what an incoming message asks for, as Twilio's STOP filtering
-// understands it.
+// Keyword is what an incoming message asks for: Twilio's STOP keywords, as
+// DetectKeyword recognises them.
 type Keyword int
 
 // Keywords of incoming messages.
@@ -44,15 +44,44 @@ func keywordOf(word string) Keyword {
 	return KeywordNone
 }
 
-// longestKeyword bounds the work done on a long body.
+// longestKeyword is the longest keyword: a longer word is none.
 const longestKeyword = len("UNSUBSCRIBE")
 
-// DetectKeyword returns the keyword body is, following Twilio: the message
-// must be the keyword alone, in any letter case (ASCII only: "ſtop" is
-// not STOP), with nothing around it but white space. "STOP please",
-// "STOP." or "Please stop" are ordinary messages, which staff read.
+// maxKeywordBody bounds the work done on a long body: a body of more bytes
+// is an ordinary message without being trimmed or scanned. It leaves room
+// for a keyword with plenty of white space, invisible characters and
+// punctuation around it ("  „STOP!!!“ \u200b").
+const maxKeywordBody = 64
+
+// DetectKeyword returns the keyword body is. The body must be the keyword
+// alone, in any letter case (ASCII only: "ſtop" and "ＳＴＯＰ" are not
+// STOP), with nothing but white space around it; an opt-out keyword (STOP,
+// UNSUBSCRIBE, ...) and HELP/INFO may also have punctuation and symbols
+// around them: "Stop!", "STOP.", "\"stop\"", "„Stop“", "UNSUBSCRIBE..."
+// and "help?" count. A customer who writes "Stop!" wants no more messages,
+// and Twilio's own blocking is exact-match only, so the shop is stricter
+// towards itself than Twilio and honours the opt-out. An opt-in keyword
+// (START, YES, UNSTOP) still needs the keyword alone with only white space
+// around it: opting someone back in must be unambiguous, and "Start?" or
+// "Yes!" may be a question or an answer to staff. A keyword inside a
+// sentence ("STOP please", "please stop", "STOP STOP") is an ordinary
+// message, which staff read, as is any body over maxKeywordBody bytes.
 func DetectKeyword(body string) Keyword {
-	word := strings.TrimFunc(body, isBlank)
+	if len(body) > maxKeywordBody {
+		return KeywordNone
+	}
+	if k := wordKeyword(strings.TrimFunc(body, isBlank)); k != KeywordNone {
+		return k
+	}
+	k := wordKeyword(strings.TrimFunc(body, isAround))
+	if k == KeywordOptIn {
+		return KeywordNone
+	}
+	return k
+}
+
+// wordKeyword returns the keyword word is, in any ASCII letter case.
+func wordKeyword(word string) Keyword {
 	if len(word) > longestKeyword {
 		return KeywordNone
 	}
@@ -69,6 +98,18 @@ func DetectKeyword(body string) Keyword {
 		up[i] = c
 	}
 	return keywordOf(string(up[:len(word)]))
+}
+
+// KeywordText returns the keyword of a body DetectKeyword recognised, in
+// upper case and without what surrounds it: "Stop!" gives "STOP".
+func KeywordText(body string) string {
+	return strings.ToUpper(strings.TrimFunc(body, isAround))
+}
+
+// isAround reports what may surround an opt-out or help keyword: white
+// space (isBlank), punctuation (. ! ? " ' „ “ » « … -) and symbols.
+func isAround(r rune) bool {
+	return isBlank(r) || unicode.IsPunct(r) || unicode.IsSymbol(r)
 }
 
 // isBlank reports white space and the invisible characters phones add

@@ -18,10 +18,25 @@ func TestDetectKeyword(t *testing.T) {
 		{"START", KeywordOptIn}, {"yes", KeywordOptIn}, {"Unstop", KeywordOptIn},
 		{"HELP", KeywordHelp}, {"info", KeywordHelp},
 		{"", KeywordNone}, {"   ", KeywordNone}, {"STOP please", KeywordNone}, {"please stop", KeywordNone},
-		{"STOP.", KeywordNone}, {"STOP!", KeywordNone}, {"S TOP", KeywordNone}, {"OPT OUT", KeywordNone},
+		{"S TOP", KeywordNone}, {"OPT OUT", KeywordNone},
 		{"ſtop", KeywordNone}, {"STOP\x00", KeywordNone}, {"STOPP", KeywordNone}, {"UNSUBSCRIBED", KeywordNone},
 		{"ＳＴＯＰ", KeywordNone}, {"Hello, is my order shipped?", KeywordNone}, {strings.Repeat("STOP", 1000), KeywordNone},
 		{"NO", KeywordNone}, {"Y", KeywordNone},
+		// an opt-out or help keyword may have punctuation and symbols around it
+		{"STOP.", KeywordOptOut}, {"Stop!", KeywordOptOut}, {"stop!!", KeywordOptOut}, {`"STOP"`, KeywordOptOut},
+		{"STOP?", KeywordOptOut}, {"UNSUBSCRIBE.", KeywordOptOut}, {"'stop'", KeywordOptOut}, {"„Stop“", KeywordOptOut},
+		{"»STOP«", KeywordOptOut}, {"STOP…", KeywordOptOut}, {" Stop ! ", KeywordOptOut}, {"\u200bSTOP.\ufeff", KeywordOptOut},
+		{"-end-", KeywordOptOut}, {"*Cancel*", KeywordOptOut}, {"Quit!!!", KeywordOptOut}, {"STOP ¡¿", KeywordOptOut},
+		{"STOP =)", KeywordOptOut}, {"(stopall)", KeywordOptOut}, {"help?", KeywordHelp}, {"INFO.", KeywordHelp},
+		{"¿Help?", KeywordHelp},
+		// but still only the keyword alone
+		{"STOP. please", KeywordNone}, {"Stop, please!", KeywordNone}, {"STOP STOP", KeywordNone}, {"STOP!STOP", KeywordNone},
+		{"S.T.O.P", KeywordNone}, {"STOP1", KeywordNone}, {"STOP.\x00", KeywordNone}, {"Stopp!", KeywordNone},
+		{"ſtop!", KeywordNone}, {"ＳＴＯＰ！", KeywordNone}, {"STOP." + strings.Repeat("!", 1000), KeywordNone},
+		{strings.Repeat(" ", 100) + "STOP", KeywordNone},
+		// an opt-in keyword needs white space alone around it
+		{"Start?", KeywordNone}, {"START.", KeywordNone}, {"Yes!", KeywordNone}, {`"yes"`, KeywordNone},
+		{"unstop!", KeywordNone}, {" Start\n", KeywordOptIn}, {"\u200bYES\ufeff", KeywordOptIn},
 	}
 	for _, tt := range tests {
 		if got := DetectKeyword(tt.body); got != tt.want {
@@ -40,9 +55,11 @@ func TestKeywordString(t *testing.T) {
 }
 
 // FuzzKeyword checks that DetectKeyword never panics and finds a keyword
-// only in a message that is that keyword alone, in some letter case.
+// only in a message that is that keyword alone, in some letter case, with
+// white space around it, or also punctuation and symbols for an opt-out or
+// help keyword.
 func FuzzKeyword(f *testing.F) {
-	for _, s := range []string{"STOP", " stop ", "START", "help", "STOP please", "ſtop", "\u200bINFO", ""} {
+	for _, s := range []string{"STOP", " stop ", "START", "help", "STOP please", "ſtop", "\u200bINFO", "", "Stop!", "Start?", "„STOP“"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -50,11 +67,18 @@ func FuzzKeyword(f *testing.F) {
 		if k == KeywordNone {
 			return
 		}
-		word := strings.ToUpper(strings.TrimFunc(body, isBlank))
+		if len(body) > maxKeywordBody {
+			t.Fatalf("DetectKeyword(%q) = %v for a body over %d bytes", body, k, maxKeywordBody)
+		}
+		around := isAround
+		if k == KeywordOptIn {
+			around = isBlank
+		}
+		word := strings.ToUpper(strings.TrimFunc(body, around))
 		if keywordOf(word) != k {
 			t.Fatalf("DetectKeyword(%q) = %v, but the trimmed word %q is not that keyword", body, k, word)
 		}
-		for _, r := range strings.TrimFunc(body, isBlank) {
+		for _, r := range strings.TrimFunc(body, around) {
 			if r > 'z' {
 				t.Fatalf("DetectKeyword(%q) = %v for a word with non-ASCII rune %q", body, k, r)
 			}
