@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -63,7 +65,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.ErrorContext(r.Context(), "http handler panic", "panic", p, "method", r.Method, "path", r.URL.Path)
+				s.log.ErrorContext(r.Context(), "http handler panic", "panic", p, "method", r.Method, "path", logPath(r))
 				if rec.status == 0 {
 					writeError(rec, http.StatusInternalServerError, "internal error")
 				}
@@ -72,6 +74,27 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// secretPaths are the path prefixes whose rest is a secret: a one-click
+// unsubscribe token (/u/<token>) lets whoever holds it opt the customer
+// out, and its payload names the customer or address. The log shows only
+// the prefix.
+var secretPaths = []string{"/u/"}
+
+// logPath returns the request's path as logged: with the secret segment of
+// a secretPaths route replaced by "…". The path is cleaned first, so a
+// request the mux only redirects ("//u/<token>", "/x/../u/<token>") or
+// refuses (a PUT, a longer path) does not log its token either.
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	clean := path.Clean("/" + p)
+	for _, prefix := range secretPaths {
+		if strings.HasPrefix(clean, prefix) {
+			return prefix + "…"
+		}
+	}
+	return p
 }
 
 // quietRoutes are logged at debug when they succeed: Twilio's webhooks come
@@ -103,7 +126,7 @@ func (s *Server) finish(r *http.Request, rec *statusRecorder, note *requestNote,
 		level = slog.LevelDebug
 	}
 	attrs := []slog.Attr{
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+		slog.String("method", r.Method), slog.String("path", logPath(r)), slog.String("route", route),
 		slog.Int("status", status), slog.Int64("bytes", rec.bytes), slog.Duration("took", took),
 		slog.String("remote", r.RemoteAddr),
 	}

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/shopworks/backoffice/cmd/internal/web"
+	"github.com/shopworks/backoffice/workers/campaigns"
 )
 
 // An accepted webhook is logged at debug only (its task logs it), a refused
@@ -35,5 +38,68 @@ func TestWebhookRequestLogLevels(t *testing.T) {
 	}
 	if len(statuses) != 1 || statuses[0] != http.StatusForbidden {
 		t.Errorf("webhook request lines at info have statuses %v, want only the refused request's 403", statuses)
+	}
+}
+
+// The request log never shows a one-click unsubscribe token: whoever reads
+// it could opt the customer out, and its payload names the customer or
+// address. The line still names the route, and the path keeps its prefix.
+func TestRequestLogHidesUnsubscribeToken(t *testing.T) {
+	t.Parallel()
+	unsub := campaigns.Unsubscriber{Secret: []byte("unsubscribe-secret-0123456789abcdef"), PublicURL: "https://shop.example"}
+	b := setup(t, func(o *web.Options) { o.Unsubscribe = unsub })
+	const address = "hidden.customer@example.sk"
+	token := unsub.Token("email:"+address, "spring", "email")
+	path := "/u/" + token
+	if got := strings.TrimPrefix(unsub.AddressURL(address, "spring"), "https://shop.example"); got != path {
+		t.Fatalf("AddressURL path %q, want %q", got, path)
+	}
+
+	if resp, body := b.call(t, "GET", path, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := b.call(t, "POST", path, "", strings.NewReader("List-Unsubscribe=One-Click"), "Content-Type", "application/x-www-form-urlencoded"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	// neither a method the route lacks nor a path the mux only redirects
+	// logs the token
+	if resp, _ := b.call(t, "PUT", path, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %d, want 405", resp.StatusCode)
+	}
+	if resp, _ := b.call(t, "GET", "/x/.."+path, "", nil); resp.StatusCode/100 != 3 {
+		t.Errorf("GET of an unclean path: %d, want a redirect", resp.StatusCode)
+	}
+
+	logs := b.logs.String()
+	payload, sig, _ := strings.Cut(token, ".")
+	for _, secret := range []string{token, payload, sig, address, "hidden.customer"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains %q of the token:\n%s", secret, logs)
+		}
+	}
+	for i := 0; i+8 <= len(token); i++ {
+		if part := token[i : i+8]; strings.Contains(logs, part) {
+			t.Fatalf("the log contains %q, a part of the token:\n%s", part, logs)
+		}
+	}
+
+	routes := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] != "http request" {
+			continue
+		}
+		if rec["path"] != "/u/…" {
+			t.Errorf("request logged with path %v, want /u/…: %s", rec["path"], line)
+		}
+		routes[rec["method"].(string)+" "+rec["route"].(string)] = true
+	}
+	for _, want := range []string{"GET GET /u/{token}", "POST POST /u/{token}"} {
+		if !routes[want] {
+			t.Errorf("no request line for method and route %q; got %v", want, routes)
+		}
 	}
 }
