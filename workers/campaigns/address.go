@@ -2,20 +2,24 @@ package campaigns
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/shopworks/backoffice/workers/customers"
 )
 
 // normalEmail returns the bare address s in the form the ledger keys it
 // by (domain lower-cased; the local part kept, as RFC 5321 says), or an
-// error naming what is wrong.
+// error naming what is wrong. It accepts exactly the addresses the customer
+// store does (customers.CheckEmail: a dot in the domain, at most 254
+// bytes): an unsubscribe from an address that is no customer stores the
+// address as a customer who opted out, and an address the store refused
+// could never be unsubscribed.
 func normalEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return "", fmt.Errorf("not a bare e-mail address: %q", s)
+	if err := customers.CheckEmail(s); err != nil {
+		return "", err
 	}
 	at := strings.LastIndexByte(s, '@')
 	return s[:at] + strings.ToLower(s[at:]), nil

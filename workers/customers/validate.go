@@ -87,14 +87,19 @@ func normalizeEmail(c *Customer) error {
 	if c.Email == "" {
 		return nil
 	}
-	if err := checkEmail(c.Email); err != nil {
+	if err := CheckEmail(c.Email); err != nil {
 		return &FieldError{Field: "email", Msg: err.Error()}
 	}
 	return nil
 }
 
-// checkEmail accepts a bare address (no display name) whose domain has a dot.
-func checkEmail(addr string) error {
+// CheckEmail returns an error, naming what is wrong, unless addr is an
+// e-mail address the store accepts: a bare address (no display name, no
+// surrounding white space) of at most 254 bytes of UTF-8 whose domain has a
+// dot. Callers that take addresses from elsewhere (a campaign's audience
+// file) check with it, so that every address they use can later be stored,
+// as an unsubscribe does.
+func CheckEmail(addr string) error {
 	if len(addr) > maxEmailLen || !utf8.ValidString(addr) {
 		return fmt.Errorf("%.60q is not a valid e-mail address", addr)
 	}
