@@ -17,6 +17,9 @@ type spec struct {
 	// seconds is true when ticks may fall inside a minute ("@every 30s"):
 	// run ids then carry seconds.
 	seconds bool
+	// key is the expression in its zone: two specs with the same key tick
+	// alike (a reload that keeps an entry's cron carries its ticks on).
+	key string
 }
 
 // parseCron parses expr (five fields, a descriptor such as "@daily" or
@@ -37,7 +40,7 @@ func parseCron(expr, fileZone string) (spec, error) {
 	if err != nil {
 		return spec{}, fmt.Errorf("unknown time zone %q", zone)
 	}
-	s := spec{sched: sched, zone: zone, loc: loc}
+	s := spec{sched: sched, zone: zone, loc: loc, key: zone + " " + rest}
 	if _, ok := sched.(cron.ConstantDelaySchedule); ok {
 		every, err := parseEvery(rest)
 		if err != nil {

@@ -11,16 +11,29 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// newCron builds a cron with one entry per enabled entry of s. Cron runs in
-// UTC; each schedule carries its own zone.
-func (r *Runner) newCron(s *Set) *cron.Cron {
+// newCron builds a cron with one entry per enabled entry of s, and
+// returns it with the entries' tick queues by name. Cron runs in UTC; each
+// schedule carries its own zone. An entry that prev (the queues of the
+// cron being replaced, whose set was prevSet) also had, with the same
+// expression, starts from prev's pending tick: the replaced cron may be
+// stopped before it fires a tick that is due, and the new one would
+// otherwise start counting from after it. Both firing it is harmless (one
+// task id).
+func (r *Runner) newCron(s *Set, prev map[string]*tickQueue, prevSet *Set) (*cron.Cron, map[string]*tickQueue) {
 	logger := cronLogger{r.log}
 	c := cron.New(cron.WithLocation(time.UTC), cron.WithLogger(logger), cron.WithChain(cron.Recover(logger)))
+	queues := map[string]*tickQueue{}
 	for _, name := range s.enabledNames() {
 		q := &tickQueue{sched: s.specs[name].sched}
+		if old, ok := prev[name]; ok && prevSet != nil && prevSet.specs[name].key == s.specs[name].key {
+			if tick, ok := old.peek(); ok {
+				q.from = tick.Add(-time.Nanosecond)
+			}
+		}
 		c.Schedule(q, tickJob{r: r, set: s, name: name, ticks: q})
+		queues[name] = q
 	}
-	return c
+	return c, queues
 }
 
 // enabledNames returns the names of the entries that fire.
@@ -48,10 +61,19 @@ type tickQueue struct {
 	sched cron.Schedule
 	mu    sync.Mutex
 	ticks []time.Time
+	// from, when set, is where the first Next starts instead of "now"
+	// (see newCron): a tick after it that is due fires at once.
+	from time.Time
 }
 
 // Next implements cron.Schedule.
 func (q *tickQueue) Next(t time.Time) time.Time {
+	q.mu.Lock()
+	if !q.from.IsZero() {
+		t = minTime(t, q.from)
+		q.from = time.Time{}
+	}
+	q.mu.Unlock()
 	next := q.sched.Next(t)
 	if !next.IsZero() {
 		q.mu.Lock()
@@ -59,6 +81,24 @@ func (q *tickQueue) Next(t time.Time) time.Time {
 		q.mu.Unlock()
 	}
 	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// peek returns the oldest tick handed out and not yet run: the next one
+// its cron fires.
+func (q *tickQueue) peek() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ticks) == 0 {
+		return time.Time{}, false
+	}
+	return q.ticks[0], true
 }
 
 // pop returns the oldest tick handed out and not yet run.

@@ -49,9 +49,10 @@ type Runner struct {
 	mu        sync.Mutex // serialises Start, Reload and Stop; guards the fields below
 	state     runnerState
 	cron      *cron.Cron
-	stopping  []context.Context // done when a replaced cron's running jobs have finished
-	seen      string            // fingerprint of the files last loaded
-	ctx       context.Context   // for enqueues; cancelled when Stop is done
+	queues    map[string]*tickQueue // of cron, by entry name
+	stopping  []context.Context     // done when a replaced cron's running jobs have finished
+	seen      string                // fingerprint of the files last loaded
+	ctx       context.Context       // for enqueues; cancelled when Stop is done
 	cancel    context.CancelFunc
 	stopWatch chan struct{}
 	watchDone chan struct{}
@@ -137,14 +138,16 @@ func (r *Runner) reloadLocked(fp string) error {
 }
 
 // install puts s in force: the new cron starts before the old one stops,
-// so no tick falls between them (a tick both fire is enqueued once).
+// and an entry both have starts in the new one from the tick the old one
+// was about to fire, so no tick falls between them (a tick both fire is
+// enqueued once).
 func (r *Runner) install(s *Set) {
-	c := r.newCron(s)
+	c, queues := r.newCron(s, r.queues, r.set.Load())
 	c.Start()
 	if r.cron != nil {
 		r.stopping = append(pending(r.stopping), r.cron.Stop())
 	}
-	r.cron = c
+	r.cron, r.queues = c, queues
 	r.set.Store(s)
 	r.log.Info("schedules loaded", "dir", r.o.Dir, "files", len(s.Files),
 		"campaigns", len(s.Campaigns), "jobs", len(s.Jobs), "enabled", len(s.enabledNames()))

@@ -403,3 +403,57 @@ func TestView(t *testing.T) {
 		t.Errorf("View()[1].last_runs = %v", got[1]["last_runs"])
 	}
 }
+
+// A reload just before a tick loses no tick: the new cron starts from the
+// tick the replaced one was about to fire (which it may never fire).
+func TestReloadJustBeforeATickLosesNoTick(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	dir := writeDir(t, map[string]string{"beat.yaml": `timezone: UTC
+jobs:
+  - name: heartbeat
+    cron: "@every 1s"
+    kind: customers:import
+    args: {import_id: "beat-{run}", path: /tmp/beat.csv}
+    enabled: true
+`})
+	var mu sync.Mutex
+	ticks := map[time.Time]bool{}
+	r := daemon(t, srv, dir, "a")
+	r.observe = func(run Run) {
+		mu.Lock()
+		defer mu.Unlock()
+		ticks[run.Tick] = true
+	}
+	start(t, r)
+	const reloads = 6
+	for range reloads {
+		next := time.Now().Truncate(time.Second).Add(time.Second)
+		time.Sleep(time.Until(next.Add(-300 * time.Microsecond)))
+		if err := r.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	r.Stop(t.Context())
+	mu.Lock()
+	defer mu.Unlock()
+	var first, last time.Time
+	for tick := range ticks {
+		if first.IsZero() || tick.Before(first) {
+			first = tick
+		}
+		if tick.After(last) {
+			last = tick
+		}
+	}
+	if n := int(last.Sub(first)/time.Second) + 1; n < reloads || len(ticks) != n {
+		var missing []string
+		for tick := first; !tick.After(last); tick = tick.Add(time.Second) {
+			if !ticks[tick] {
+				missing = append(missing, tick.Format("15:04:05"))
+			}
+		}
+		t.Errorf("ticks %s..%s: %d fired of %d, missing %v", first.Format("15:04:05"), last.Format("15:04:05"), len(ticks), n, missing)
+	}
+}
