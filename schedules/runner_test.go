@@ -147,10 +147,8 @@ func TestTwoDaemonsEnqueueEachTickOnce(t *testing.T) {
 	}
 }
 
-func TestEveryDaemonFiresEverySecondOnce(t *testing.T) {
-	t.Parallel()
-	srv := redistest.Start(t)
-	dir := writeDir(t, map[string]string{"beat.yaml": `timezone: UTC
+// beatFile has an entry firing every second and a disabled one.
+const beatFile = `timezone: UTC
 jobs:
   - name: heartbeat
     cron: "@every 1s"
@@ -162,7 +160,12 @@ jobs:
     kind: customers:import
     args: {import_id: "dormant-{run}", path: /tmp/dormant.csv}
     enabled: false
-`})
+`
+
+func TestEveryDaemonFiresEverySecondOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	dir := writeDir(t, map[string]string{"beat.yaml": beatFile})
 	var mu sync.Mutex
 	seen := map[string]map[string]Run{} // daemon -> run id -> run
 	daemons := []*Runner{daemon(t, srv, dir, "a"), daemon(t, srv, dir, "b")}
@@ -409,14 +412,7 @@ func TestView(t *testing.T) {
 func TestReloadJustBeforeATickLosesNoTick(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	dir := writeDir(t, map[string]string{"beat.yaml": `timezone: UTC
-jobs:
-  - name: heartbeat
-    cron: "@every 1s"
-    kind: customers:import
-    args: {import_id: "beat-{run}", path: /tmp/beat.csv}
-    enabled: true
-`})
+	dir := writeDir(t, map[string]string{"beat.yaml": beatFile})
 	var mu sync.Mutex
 	ticks := map[time.Time]bool{}
 	r := daemon(t, srv, dir, "a")
