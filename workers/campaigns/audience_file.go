@@ -17,13 +17,37 @@ import (
 	"github.com/shopworks/backoffice/jobs"
 )
 
-// Limits on audience files: a row breaking them is skipped as invalid_row,
-// a line longer than maxLineBytes stops the launch.
+// Limits on audience files: a row breaking them is skipped as invalid_row;
+// a line, or a record (a quoted field may span lines), longer than
+// maxLineBytes stops the launch, naming the line where it starts.
 const (
 	maxFileColumns = 64
 	maxFieldChars  = 1000
 	maxLineBytes   = 1 << 20
 )
+
+// utf8BOM starts the files some tools write (PowerShell's Export-Csv,
+// Excel's "CSV UTF-8").
+const utf8BOM = "\xEF\xBB\xBF"
+
+// skipBOM positions file at its first byte after a leading UTF-8 byte-order
+// mark, and returns the mark's length (0 without one): the CSV reader must
+// not see it, or a quoted first header is "a bare quote".
+func skipBOM(file io.ReadSeeker) (int64, error) {
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, len(utf8BOM))
+	n, err := io.ReadFull(file, buf)
+	if n == len(utf8BOM) && string(buf) == utf8BOM {
+		return int64(n), nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, err
+	}
+	_, err = file.Seek(0, io.SeekStart)
+	return 0, err
+}
 
 // fileRecipient is one recipient read from an audience file. It is stored
 // in the run's data hash, so a chunk sends without the file.
@@ -132,6 +156,9 @@ func (f fileAudience) each(ctx context.Context, resume string, emit func(candida
 	if err != nil {
 		return fmt.Errorf("audience file %s: %w", f.path, err)
 	}
+	if _, err := skipBOM(file); err != nil {
+		return fmt.Errorf("audience file %s: %w", f.path, err)
+	}
 	h, err := f.readHeader(&lineLimit{r: file})
 	if err != nil {
 		return permanent(err)
@@ -159,20 +186,28 @@ func (f fileAudience) each(ctx context.Context, resume string, emit func(candida
 	return f.rows(ctx, file, h, ck, firstLine, emit)
 }
 
-func (f fileAudience) rows(ctx context.Context, file io.Reader, h header, ck fileCheckpoint, firstLine int, emit func(candidate) error) error {
+func (f fileAudience) rows(ctx context.Context, file io.ReadSeeker, h header, ck fileCheckpoint, firstLine int, emit func(candidate) error) error {
 	start := ck.offset
-	r := csv.NewReader(&lineLimit{r: file})
+	limit := &lineLimit{r: file}
+	r := csv.NewReader(limit)
 	r.FieldsPerRecord = h.width
 	r.ReuseRecord = true
 	for n := 0; ; n++ {
 		if n%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		limit.recordStart = r.InputOffset()
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		var pe *csv.ParseError
+		var long *tooLong
+		if errors.As(err, &long) {
+			if line, lerr := lineAt(file, start+long.offset); lerr == nil {
+				return permanent(fmt.Errorf("audience file %s: line %d: %w", f.path, line, err))
+			}
+		}
 		if err != nil && !errors.As(err, &pe) {
 			return permanent(fmt.Errorf("audience file %s: %w", f.path, err))
 		}
@@ -243,14 +278,15 @@ func (f fileAudience) candidate(h header, rec []string, line int) candidate {
 
 // headerEnd returns the offset just after the header record.
 func headerEnd(file io.ReadSeeker) (int64, error) {
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
+	bom, err := skipBOM(file)
+	if err != nil {
 		return 0, err
 	}
 	r := csv.NewReader(&lineLimit{r: file})
 	if _, err := r.Read(); err != nil {
 		return 0, fmt.Errorf("line 1: read header: %w", err)
 	}
-	return r.InputOffset(), nil
+	return bom + r.InputOffset(), nil
 }
 
 // lineAt returns the line number of the byte at offset (1 + newlines before it).
@@ -271,22 +307,45 @@ func lineAt(file io.ReadSeeker, offset int64) (int, error) {
 	return line, nil
 }
 
-// lineLimit fails a read when a line grows beyond maxLineBytes, so a
-// hostile file cannot make the CSV reader buffer without bound.
+// lineLimit fails a read when a line, or the record being read, grows
+// beyond maxLineBytes, so a hostile file cannot make the CSV reader buffer
+// without bound: an unclosed quote would otherwise make one field of the
+// rest of the file.
 type lineLimit struct {
 	r       io.Reader
-	current int
+	current int   // bytes of the current line
+	read    int64 // bytes read in all
+	// recordStart is where the record being read starts, as the CSV
+	// reader's InputOffset (the reader sets it before each record).
+	recordStart int64
+}
+
+// tooLong is a line or record over maxLineBytes starting at offset (from
+// where the lineLimit started reading).
+type tooLong struct {
+	offset int64
+	what   string
+}
+
+func (e *tooLong) Error() string {
+	return fmt.Sprintf("%s is longer than %d bytes", e.what, maxLineBytes)
 }
 
 func (l *lineLimit) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
+	l.read += int64(n)
 	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
 		l.current = n - 1 - i
 	} else {
 		l.current += n
 	}
-	if l.current > maxLineBytes {
-		return 0, fmt.Errorf("a line is longer than %d bytes", maxLineBytes)
+	switch {
+	case l.current > maxLineBytes:
+		return 0, &tooLong{offset: l.recordStart, what: "a line"}
+	case l.read-l.recordStart > maxLineBytes+int64(len(p)):
+		// the record has been read up to here (len(p): the CSV reader's
+		// read-ahead) and still has not ended: an unclosed quote
+		return 0, &tooLong{offset: l.recordStart, what: "a record (a quoted field not closed?)"}
 	}
 	return n, err
 }

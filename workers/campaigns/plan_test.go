@@ -172,6 +172,10 @@ func TestLaunchFailsPermanentlyOnBadAudience(t *testing.T) {
 		{"no-email-column", "name,phone\nJana,+421905123456\n", `needs a "email" column`},
 		{"twice", "email,EMAIL\na@b.sk,c@d.sk\n", "appears twice"},
 		{"empty-header", "email,,x\na@b.sk,1,2\n", "has no name"},
+		// an unclosed quote on line 3 would make one field of the rest of
+		// the file (held in memory, every later row dropped unrecorded)
+		{"unclosed-quote", "email,name\na@b.sk,A\nb@b.sk,\"Bob\n" + strings.Repeat("c@b.sk,C\n", 150_000), `line 3: a record (a quoted field not closed?) is longer than`},
+		{"long-line", "email,name\na@b.sk,A\nb@b.sk,B\nc@b.sk," + strings.Repeat("x", 2<<20) + "\n", "line 4: a line is longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +193,20 @@ func TestLaunchFailsPermanentlyOnBadAudience(t *testing.T) {
 				t.Errorf("run state %s (%q), want cancelled with the reason", st.State, st.Reason)
 			}
 		})
+	}
+}
+
+// A file that starts with a byte-order mark (PowerShell's Export-Csv,
+// Excel's "CSV UTF-8") plans like any other, quoted header included.
+func TestPlanFileAudienceWithByteOrderMark(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.writeFile(t, "aud.csv", "\uFEFF\"email\",\"name\"\r\n\"a@example.sk\",\"A\"\r\n\"b@example.sk\",\"B\"\r\n")
+	if err := b.engine.HandleLaunch(t.Context(), launchArgs(emailCampaign("bom", jobs.Audience{File: "aud.csv"}), "r1")); err != nil {
+		t.Fatalf("HandleLaunch: %v", err)
+	}
+	if got := b.ledger(t, "bom", "r1"); len(got) != 2 || got["a@example.sk"] != "pending|" || got["b@example.sk"] != "pending|" {
+		t.Errorf("ledger = %v, want both recipients pending", got)
 	}
 }
 
