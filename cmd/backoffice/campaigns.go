@@ -86,7 +86,23 @@ func oneName(fs *flag.FlagSet, a *app, cmd string, args []string) (string, error
 	if len(pos) != 1 {
 		return "", usagef(campaignUsage, "campaign %s: want one campaign NAME", cmd)
 	}
+	if err := checkCampaignName(pos[0]); err != nil {
+		return "", usagef(campaignUsage, "campaign %s: %v", cmd, err)
+	}
 	return pos[0], nil
+}
+
+// checkCampaignName refuses a NAME that no campaign can have before it goes
+// into a URL path: "." and ".." in particular, which url.PathEscape leaves
+// as they are, would make the path name another resource.
+func checkCampaignName(name string) error {
+	if name == "." || name == ".." {
+		return fmt.Errorf("NAME %q is not a campaign name", name)
+	}
+	if !jobs.ValidName(name) {
+		return fmt.Errorf("NAME %q is not a campaign name (1-63 lower-case letters, digits or '-')", name)
+	}
+	return nil
 }
 
 // campaignEntry is a campaign entry of the schedule files as the API

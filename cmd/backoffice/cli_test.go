@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,5 +295,57 @@ func TestDefaultTokenFile(t *testing.T) {
 	r := runCLIEnv(t, map[string]string{"BACKOFFICE_URL": api.url}, "", "jobs", "enqueue", "customers:import", `{"import_id":"d","path":"/d.csv"}`)
 	if r.code != 0 {
 		t.Errorf("jobs enqueue with ./var/operator.token = %d %q", r.code, r.stderr)
+	}
+}
+
+// TestRedirectsAreRefused: the API never redirects, so a redirect is an
+// error, not an answer to follow with the token.
+func TestRedirectsAreRefused(t *testing.T) {
+	t.Parallel()
+	// The real API: ServeMux cleans /api/customers/. and redirects.
+	api := startAPI(t)
+	r := runCLI(t, api.url, testOperator, "", "--json", "customers", "show", ".")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "the daemon answered a redirect to "+api.url+"/api/customers") {
+		t.Errorf("customers show . = exit %d, stdout %q, stderr %q; want exit 1 and a redirect error", r.code, r.stdout, r.stderr)
+	}
+
+	// A server that redirects everything: the target is never asked.
+	var followed atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed.Add(1)
+			_, _ = io.WriteString(w, `{"campaigns":[]}`)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusMovedPermanently)
+	}))
+	t.Cleanup(ts.Close)
+	r = runCLI(t, ts.URL, testOperator, "", "--json", "campaign", "list")
+	want := "backoffice: campaign list: the daemon answered a redirect to " + ts.URL + "/elsewhere (HTTP 301)"
+	if r.code != 1 || r.stdout != "" || !strings.HasPrefix(r.stderr, want) || followed.Load() != 0 {
+		t.Errorf("campaign list on a redirecting server = exit %d, stdout %q, stderr %q, followed %d; want exit 1, %q",
+			r.code, r.stdout, r.stderr, followed.Load(), want)
+	}
+}
+
+// TestDaemonURLPasswordIsNotPrinted: a bad daemon URL is explained without
+// the password it may hold.
+func TestDaemonURLPasswordIsNotPrinted(t *testing.T) {
+	t.Parallel()
+	const password = "S3cretPassw0rd"
+	tests := []struct {
+		url, wantErr string
+	}{
+		{"ftp://admin:" + password + "@h", `backoffice: daemon URL "ftp://admin:xxxxx@h": want http(s)://host:port (BACKOFFICE_URL or --url)`},
+		{"http://admin:" + password + "@h:port", "backoffice: daemon URL: not a valid URL: want http(s)://host:port (BACKOFFICE_URL or --url)"},
+		{"http://admin:" + password + "%zz@h", "backoffice: daemon URL: not a valid URL: want http(s)://host:port (BACKOFFICE_URL or --url)"},
+	}
+	for _, tt := range tests {
+		for _, args := range [][]string{{"--url", tt.url, "campaign", "list"}, {"campaign", "list"}} {
+			r := runCLIEnv(t, map[string]string{"BACKOFFICE_URL": tt.url}, "", args...)
+			if r.code != 1 || strings.Contains(r.stdout+r.stderr, password) || strings.TrimSuffix(r.stderr, "\n") != tt.wantErr {
+				t.Errorf("backoffice %q = exit %d, stderr %q; want exit 1, %q and no password", args, r.code, r.stderr, tt.wantErr)
+			}
+		}
 	}
 }

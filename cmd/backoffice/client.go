@@ -36,14 +36,25 @@ type client struct {
 func (a *app) newClient() (*client, error) {
 	raw := cmp.Or(a.globals.url, a.getenv("BACKOFFICE_URL"), defaultURL)
 	base, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("daemon URL %q: want http(s)://host:port (BACKOFFICE_URL or --url)", raw)
+	if err != nil {
+		// Neither raw nor err (which quotes it) is printed: the URL may
+		// hold a password.
+		return nil, errors.New("daemon URL: not a valid URL: want http(s)://host:port (BACKOFFICE_URL or --url)")
+	}
+	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("daemon URL %q: want http(s)://host:port (BACKOFFICE_URL or --url)", base.Redacted())
 	}
 	token, src, err := a.token()
 	if err != nil {
 		return nil, err
 	}
-	c := &client{base: base, token: token, tokenSrc: src, http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+	c := &client{base: base, token: token, tokenSrc: src, http: &http.Client{
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		// The API never redirects: a redirect means the path named another
+		// resource (a NAME of "." say) or the URL is not the daemon's, and
+		// following it would print the wrong data as if it were the answer.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 	a.clients = append(a.clients, c)
 	return c, nil
 }
@@ -119,6 +130,13 @@ func (c *client) do(ctx context.Context, req request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
 		return nil, fmt.Errorf("read answer of %s: %w", c.base.Host, err)
+	}
+	if resp.StatusCode/100 == 3 {
+		to := "nowhere (no Location)"
+		if loc, err := resp.Location(); err == nil {
+			to = loc.Redacted()
+		}
+		return nil, fmt.Errorf("the daemon answered a redirect to %s (HTTP %d): refusing to follow it", to, resp.StatusCode)
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, c.newAPIError(resp.StatusCode, body)
