@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -112,7 +113,8 @@ func Decode(kind string, payload []byte) (Args, error) {
 	if err := dec.Decode(a); err != nil {
 		return nil, fmt.Errorf("%s: %w", kind, describeJSONError(err))
 	}
-	if dec.More() {
+	// dec.More is false before a stray '}' or ']': only the end will do
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%s: trailing data after the JSON object", kind)
 	}
 	if err := a.Validate(); err != nil {

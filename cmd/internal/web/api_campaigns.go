@@ -385,10 +385,18 @@ func (s *Server) logAction(r *http.Request, msg, name, run string, attrs ...any)
 // checkReason accepts one line of at most maxReasonRunes characters.
 func checkReason(reason string) error {
 	if !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > maxReasonRunes ||
-		strings.IndexFunc(reason, unicode.IsControl) >= 0 {
+		strings.IndexFunc(reason, notOneLine) >= 0 {
 		return fmt.Errorf("reason: must be one line of at most %d characters", maxReasonRunes)
 	}
 	return nil
+}
+
+// notOneLine reports whether r has no place in a one-line text: a control
+// character, a line or paragraph separator (U+2028, U+2029), or a format
+// character such as a bidi override (U+202E) that makes the line read
+// otherwise than it is.
+func notOneLine(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Cf)
 }
 
 // decodeBody decodes a JSON object body into v strictly: unknown fields,
@@ -407,13 +415,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	err = dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	if err == nil {
+		err = endOfJSON(dec)
 	}
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return true
+	case errors.Is(err, errTrailingData):
+		writeError(w, http.StatusBadRequest, "request body: %v", err)
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		writeFieldError(w, typeErr.Field, fmt.Sprintf("field %s: must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -58,6 +58,8 @@ func TestEnqueueJobRefusesBadArgs(t *testing.T) {
 		{"unknown field", "customers:import", `{"import_id":"a","path":"/a","sauce":"x"}`, 400, "sauce", "unknown field"},
 		{"not JSON", "customers:import", `{"import_id":`, 400, "", "invalid JSON"},
 		{"trailing data", "customers:import", `{"import_id":"a","path":"/a"} {}`, 400, "", "trailing"},
+		{"trailing brace", "customers:import", `{"import_id":"a","path":"/a"}}`, 400, "", "trailing data after the JSON object"},
+		{"trailing bracket", "customers:import", `{"import_id":"a","path":"/a"}]`, 400, "", "trailing data after the JSON object"},
 		{"unknown kind", "no:such", `{}`, 404, "", "unknown job kind"},
 		{"incoming SMS: only the signed webhook files one", "sms:inbound",
 			`{"message_sid":"SM0123456789abcdef0123456789abcdef","from":"+421905123456","to":"+421905000000","body":"STOP","received_at":"2026-12-04T10:00:00Z"}`,

@@ -2,7 +2,9 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -31,4 +33,17 @@ func writeError(w http.ResponseWriter, status int, format string, a ...any) {
 // writeFieldError writes a 400 naming the invalid field.
 func writeFieldError(w http.ResponseWriter, field, msg string) {
 	writeJSON(w, http.StatusBadRequest, apiError{Error: msg, Field: field})
+}
+
+// errTrailingData is a request body with more than one JSON value.
+var errTrailingData = errors.New("trailing data after the JSON body")
+
+// endOfJSON returns errTrailingData unless dec, having decoded a value, has
+// nothing but white space left. dec.More cannot tell: it is false before a
+// stray '}' or ']'.
+func endOfJSON(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingData
+	}
+	return nil
 }
