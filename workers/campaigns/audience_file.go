@@ -78,15 +78,21 @@ type header struct {
 	col   map[string]int // known column -> index
 	extra map[int]string // index -> extra field name
 	width int
+	end   int64 // offset just after the header record (and a byte-order mark)
 }
 
-func (f fileAudience) readHeader(file io.Reader) (header, error) {
-	r := csv.NewReader(file)
+// readHeader reads the header record at the start of file.
+func (f fileAudience) readHeader(file io.ReadSeeker) (header, error) {
+	bom, err := skipBOM(file)
+	if err != nil {
+		return header{}, fmt.Errorf("audience file %s: %w", f.path, err)
+	}
+	r := csv.NewReader(&lineLimit{r: file})
 	rec, err := r.Read()
 	if err != nil {
 		return header{}, fmt.Errorf("audience file %s: line 1: read header: %w", f.path, err)
 	}
-	h := header{col: map[string]int{}, extra: map[int]string{}, width: len(rec)}
+	h := header{col: map[string]int{}, extra: map[int]string{}, width: len(rec), end: bom + r.InputOffset()}
 	if len(rec) > maxFileColumns {
 		return header{}, fmt.Errorf("audience file %s: line 1: %d columns, at most %d", f.path, len(rec), maxFileColumns)
 	}
@@ -156,10 +162,7 @@ func (f fileAudience) each(ctx context.Context, resume string, emit func(candida
 	if err != nil {
 		return fmt.Errorf("audience file %s: %w", f.path, err)
 	}
-	if _, err := skipBOM(file); err != nil {
-		return fmt.Errorf("audience file %s: %w", f.path, err)
-	}
-	h, err := f.readHeader(&lineLimit{r: file})
+	h, err := f.readHeader(file)
 	if err != nil {
 		return permanent(err)
 	}
@@ -177,8 +180,8 @@ func (f fileAudience) each(ctx context.Context, resume string, emit func(candida
 		if firstLine, err = lineAt(file, ck.offset); err != nil {
 			return fmt.Errorf("audience file %s: %w", f.path, err)
 		}
-	} else if ck.offset, err = headerEnd(file); err != nil {
-		return permanent(fmt.Errorf("audience file %s: %w", f.path, err))
+	} else {
+		ck.offset = h.end
 	}
 	if _, err := file.Seek(ck.offset, io.SeekStart); err != nil {
 		return fmt.Errorf("audience file %s: %w", f.path, err)
@@ -274,19 +277,6 @@ func (f fileAudience) candidate(h header, rec []string, line int) candidate {
 	}
 	data, _ := json.Marshal(fr)
 	return candidate{id: id, data: string(data), line: line}
-}
-
-// headerEnd returns the offset just after the header record.
-func headerEnd(file io.ReadSeeker) (int64, error) {
-	bom, err := skipBOM(file)
-	if err != nil {
-		return 0, err
-	}
-	r := csv.NewReader(&lineLimit{r: file})
-	if _, err := r.Read(); err != nil {
-		return 0, fmt.Errorf("line 1: read header: %w", err)
-	}
-	return bom + r.InputOffset(), nil
 }
 
 // lineAt returns the line number of the byte at offset (1 + newlines before it).
