@@ -17,6 +17,11 @@ import (
 // and its delivery report, should one come, still settles it.
 const codeInDoubt = "in_doubt"
 
+// inDoubt moves a "sending" SMS to failed as in doubt, saying why.
+func inDoubt(why string) transition {
+	return transition{from: []EntryState{EntrySending}, to: EntryFailed, detail: codeInDoubt + "|" + why}
+}
+
 // ready is a recipient a chunk is about to send to, with the message.
 type ready struct {
 	entry Entry
@@ -84,8 +89,7 @@ func (c *chunk) prepare(ctx context.Context, batch []Entry) ([]ready, error) {
 	ids := make([]string, 0, len(batch))
 	for _, en := range batch {
 		if en.State == EntrySending && def.Channel == jobs.ChannelSMS {
-			if err := c.move(ctx, en.Recipient, transition{from: []EntryState{EntrySending}, to: EntryFailed,
-				detail: codeInDoubt + "|the daemon stopped while sending; not sent again to avoid a duplicate SMS"}); err != nil {
+			if err := c.move(ctx, en.Recipient, inDoubt("the daemon stopped while sending; not sent again to avoid a duplicate SMS")); err != nil {
 				return nil, err
 			}
 			continue
@@ -229,8 +233,7 @@ func (c *chunk) deliver(ctx context.Context, r recipient, msg outgoing) error {
 	if err != nil && def.Channel == jobs.ChannelSMS && sms.IsInDoubt(err) {
 		// The request reached Twilio and no answer came: as after a crash
 		// mid-send, the SMS is not sent again unless an operator says so.
-		return c.move(context.WithoutCancel(ctx), r.id, transition{from: []EntryState{EntrySending}, to: EntryFailed,
-			detail: codeInDoubt + "|" + oneLine(err.Error())})
+		return c.move(context.WithoutCancel(ctx), r.id, inDoubt(oneLine(err.Error())))
 	}
 	if err != nil && c.e.isPermanent(def.Channel, err) {
 		code, text := failure(err)
