@@ -3,11 +3,13 @@ package schedules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 )
 
@@ -128,20 +130,36 @@ func (j tickJob) Run() {
 		j.r.log.Error("schedules: cron ran an entry without a pending tick", "schedule", j.name)
 		return
 	}
-	ctx, cancel := context.WithTimeout(j.r.ctx, fireTimeout)
+	ctx, cancel := context.WithDeadline(j.r.ctx, j.set.retryUntil(j.name, tick, j.r.now()))
 	defer cancel()
 	j.r.fire(ctx, j.set, j.name, tick)
 }
 
+// retryUntil is how long the enqueue of entry name's tick is tried: up to
+// fireRetryWindow after the tick, never past the entry's next tick (that
+// one gets its own tries), and at least fireTimeout from now.
+func (s *Set) retryUntil(name string, tick, now time.Time) time.Time {
+	until := tick.Add(fireRetryWindow)
+	if next := s.specs[name].sched.Next(tick); !next.IsZero() && next.Before(until) {
+		until = next
+	}
+	if floor := now.Add(fireTimeout); until.Before(floor) {
+		until = floor
+	}
+	return until
+}
+
 // fire enqueues the task of entry name of s for tick and records the
 // outcome. Taken task IDs mean another daemon (or an earlier reload of this
-// one) enqueued the tick: that is a duplicate, not an error.
+// one) enqueued the tick: that is a duplicate, not an error. An enqueue
+// that fails otherwise (Redis restarting, a failover, the network) is
+// tried again until ctx is done (enqueue).
 func (r *Runner) fire(ctx context.Context, s *Set, name string, tick time.Time) Run {
 	run := Run{Run: runID(tick, s.specs[name].seconds), Tick: tick.UTC(), Daemon: r.o.Daemon}
 	task, id, err := s.task(name, tick)
 	run.TaskID = id
 	if err == nil {
-		_, err = r.o.Client.EnqueueContext(ctx, task)
+		err = r.enqueue(ctx, name, run, task)
 	}
 	switch {
 	case err == nil:
@@ -152,14 +170,78 @@ func (r *Runner) fire(ctx context.Context, s *Set, name string, tick time.Time) 
 		run.Outcome, run.Message = OutcomeError, err.Error()
 	}
 	run.At = r.now().UTC()
-	if err := record(ctx, r.o.Redis, r.o.KeyPrefix, name, run); err != nil {
-		r.log.Error("schedules: cannot record a tick", "schedule", name, "run", run.Run, "error", err)
-	}
+	// The record gets its own time: a tick that used up its tries has none left.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fireTimeout)
+	defer cancel()
+	r.record(rctx, name, run)
 	r.logRun(name, run)
+	if r.o.OnTick != nil {
+		r.o.OnTick(name, run)
+	}
 	if r.observe != nil {
 		r.observe(run)
 	}
 	return run
+}
+
+// enqueue enqueues the task of run, and while the failure may pass (not a
+// taken task ID) tries again with backoff until ctx is done. The first
+// failure is recorded at once, so the dashboard shows the tick in trouble.
+func (r *Runner) enqueue(ctx context.Context, name string, run Run, task *asynq.Task) error {
+	wait := fireRetryFirst
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, fireTimeout)
+		_, err := r.o.Client.EnqueueContext(actx, task)
+		cancel()
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 1 {
+			r.log.Warn("schedules: tick not enqueued, trying again", "schedule", name, "run", run.Run,
+				"task_id", run.TaskID, "error", err)
+			trouble := run
+			trouble.Outcome, trouble.Message = OutcomeError, "not enqueued yet, trying again: "+err.Error()
+			trouble.At = r.now().UTC()
+			r.record(ctx, name, trouble)
+		}
+		if !sleep(ctx, wait) {
+			return fmt.Errorf("%w (gave up after %d attempts: %v)", err, attempt, context.Cause(ctx))
+		}
+		wait = min(2*wait, fireRetryMax)
+	}
+}
+
+// Retries of a tick's enqueue: the first wait, and the longest.
+const (
+	fireRetryFirst = 250 * time.Millisecond
+	fireRetryMax   = 30 * time.Second
+)
+
+// retryable reports whether an enqueue that failed with err may succeed
+// when tried again: not when the task exists or the client is closed.
+func retryable(err error) bool {
+	return !errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, redis.ErrClosed)
+}
+
+// sleep waits d, or less when ctx is done first; it reports whether it
+// waited the whole d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// record stores run as the record of its tick of entry name; a failure is
+// logged (the tick's outcome does not depend on it).
+func (r *Runner) record(ctx context.Context, name string, run Run) {
+	if err := record(ctx, r.o.Redis, r.o.KeyPrefix, name, run); err != nil {
+		r.log.Error("schedules: cannot record a tick", "schedule", name, "run", run.Run, "error", err)
+	}
 }
 
 func (r *Runner) logRun(name string, run Run) {

@@ -30,10 +30,19 @@ type RunnerOptions struct {
 	// PollInterval is how often the directory is checked for changed files;
 	// 0 means every 2 seconds.
 	PollInterval time.Duration
+	// OnTick, when set, is called with the outcome of each tick this runner
+	// fired, once it is final (for metrics).
+	OnTick func(entry string, run Run)
 }
 
-// fireTimeout bounds the enqueue and the record of one tick.
+// fireTimeout bounds one try at enqueueing a tick, and its record.
 const fireTimeout = 10 * time.Second
+
+// fireRetryWindow is how long after its time a tick whose enqueue keeps
+// failing (Redis restarting or failing over) is tried again: a daily
+// campaign then goes out late rather than not at all. Never past the
+// entry's next tick.
+const fireRetryWindow = 15 * time.Minute
 
 // Runner fires the enabled entries of a schedule directory. Every daemon
 // runs one; there is no leader: a tick's task ID is derived from the entry

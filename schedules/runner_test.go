@@ -365,6 +365,78 @@ func TestFireRecordsEnqueueErrors(t *testing.T) {
 	}
 }
 
+// TestFireRetriesWhileRedisRestarts: a tick that falls while Redis is down
+// (a restart, a failover) is enqueued once it is back, not lost; the
+// dashboard sees the tick in trouble meanwhile.
+func TestFireRetriesWhileRedisRestarts(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	dir := writeDir(t, map[string]string{"shop.yaml": goodFile})
+	r := daemon(t, srv, dir, "a")
+	var ticks []Run
+	r.o.OnTick = func(entry string, run Run) {
+		if entry != "spring-sale" {
+			t.Errorf("OnTick(%q), want spring-sale", entry)
+		}
+		ticks = append(ticks, run)
+	}
+	set, err := Load(dir, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	done := make(chan Run, 1)
+	go func() { done <- r.fire(ctx, set, "spring-sale", tick) }()
+	time.Sleep(3 * time.Second) // go-redis's own retries give up well before
+	select {
+	case run := <-done:
+		t.Fatalf("fire() with Redis down returned %+v before Redis came back", run)
+	default:
+	}
+	srv.Restart(t)
+	run := <-done
+	if run.Outcome != OutcomeEnqueued {
+		t.Fatalf("fire() across a Redis restart = %+v, want enqueued", run)
+	}
+	if _, ok := pendingTasks(t, srv.Client(t), jobs.QueueCampaigns)[run.TaskID]; !ok {
+		t.Errorf("task %s is not pending after the restart", run.TaskID)
+	}
+	runs, err := LastRuns(t.Context(), srv.Client(t), prefix, "spring-sale", 1)
+	if err != nil || len(runs) != 1 || runs[0].Outcome != OutcomeEnqueued {
+		t.Errorf("LastRuns() = %+v, %v; want the tick recorded enqueued", runs, err)
+	}
+	if len(ticks) != 1 || ticks[0].Outcome != OutcomeEnqueued {
+		t.Errorf("OnTick saw %+v, want one enqueued tick", ticks)
+	}
+}
+
+// TestRetryUntil: a tick is tried for fireRetryWindow, never into the
+// entry's next tick, and always for at least one try's time.
+func TestRetryUntil(t *testing.T) {
+	t.Parallel()
+	set, err := Load(writeDir(t, map[string]string{"shop.yaml": goodFile, "beat.yaml": "timezone: UTC\njobs:\n" +
+		"  - {name: beat, cron: \"@every 1m\", kind: customers:import, args: {import_id: b, path: /b}, enabled: true}\n"}), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		now, want time.Time
+	}{
+		{"nightly-import", tick, tick.Add(fireRetryWindow)},
+		{"beat", tick, tick.Add(time.Minute)},
+		{"beat", tick.Add(55 * time.Second), tick.Add(55*time.Second + fireTimeout)},
+	} {
+		if got := set.retryUntil(tc.name, tick, tc.now); !got.Equal(tc.want) {
+			t.Errorf("retryUntil(%s, now %s) = %s, want %s", tc.name, tc.now, got, tc.want)
+		}
+	}
+}
+
 func TestView(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
