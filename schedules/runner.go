@@ -66,7 +66,17 @@ type Runner struct {
 	stopWatch chan struct{}
 	watchDone chan struct{}
 
+	rejected atomic.Pointer[Rejection] // the files on disk, when a reload refused them
+
 	observe func(Run) // tests: called after each tick is recorded
+}
+
+// Rejection is a reload the runner refused: the schedule files on disk
+// were invalid, and the set loaded before stays in force until they are
+// fixed.
+type Rejection struct {
+	At     time.Time    `json:"at"`
+	Errors []*LoadError `json:"errors"`
 }
 
 type runnerState int
@@ -121,6 +131,10 @@ func (r *Runner) Start(ctx context.Context) error {
 // Current returns the set in force; nil before Start.
 func (r *Runner) Current() *Set { return r.set.Load() }
 
+// Rejected returns the last reload refused since the set in force was
+// loaded; nil when the files on disk are the ones in force.
+func (r *Runner) Rejected() *Rejection { return r.rejected.Load() }
+
 // Reload loads the directory again. When it is invalid, every problem is
 // logged, the previous set stays in force and the error lists them.
 func (r *Runner) Reload() error {
@@ -136,10 +150,12 @@ func (r *Runner) reloadLocked(fp string) error {
 	r.seen = fp
 	s, err := Load(r.o.Dir, r.o.Options)
 	if err != nil {
-		for _, e := range Errors(err) {
+		errs := Errors(err)
+		for _, e := range errs {
 			r.log.Error("schedules: reload rejected, keeping the previous schedules",
 				"file", e.File, "line", e.Line, "field", e.Field, "error", e.Msg)
 		}
+		r.rejected.Store(&Rejection{At: r.now().UTC(), Errors: errs})
 		return fmt.Errorf("schedules: reload %s: %w", r.o.Dir, err)
 	}
 	r.install(s)
@@ -158,6 +174,7 @@ func (r *Runner) install(s *Set) {
 	}
 	r.cron, r.queues = c, queues
 	r.set.Store(s)
+	r.rejected.Store(nil)
 	r.log.Info("schedules loaded", "dir", r.o.Dir, "files", len(s.Files),
 		"campaigns", len(s.Campaigns), "jobs", len(s.Jobs), "enabled", len(s.enabledNames()))
 }

@@ -252,6 +252,10 @@ func TestReload(t *testing.T) {
 	if r.Current() != first {
 		t.Errorf("an invalid reload replaced the set")
 	}
+	if rej := r.Rejected(); rej == nil || len(rej.Errors) != 2 || rej.Errors[0].Line != 8 ||
+		rej.Errors[0].File != filepath.Join(dir, "broken.yaml") || rej.At.IsZero() {
+		t.Errorf("Rejected() after an invalid reload = %+v, want the rejection of broken.yaml:8", rej)
+	}
 
 	if err := os.Remove(filepath.Join(dir, "broken.yaml")); err != nil {
 		t.Fatal(err)
@@ -262,6 +266,9 @@ func TestReload(t *testing.T) {
 	}
 	if _, ok := r.Current().Job("weekly-import"); !ok {
 		t.Errorf("Reload() did not pick up weekly-import")
+	}
+	if rej := r.Rejected(); rej != nil {
+		t.Errorf("Rejected() after a valid reload = %+v, want nil", rej)
 	}
 
 	// Without Reload: the poller notices the new file.

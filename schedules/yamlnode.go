@@ -10,10 +10,10 @@ import (
 
 // LoadError is one problem in a schedule file: where it is and what is wrong.
 type LoadError struct {
-	File  string // path of the file, as the directory was given
-	Line  int    // 1-based; 0 when the problem has no line (an unreadable file)
-	Field string // path of the field, e.g. "campaigns[2].rate"; may be empty
-	Msg   string
+	File  string `json:"file"`            // path of the file, as the directory was given
+	Line  int    `json:"line,omitempty"`  // 1-based; 0 when the problem has no line (an unreadable file)
+	Field string `json:"field,omitempty"` // path of the field, e.g. "campaigns[2].rate"; may be empty
+	Msg   string `json:"message"`
 }
 
 // Error formats e as "file:line: field: message".

@@ -73,7 +73,14 @@ type campaignDaemon struct {
 	engine    *campaigns.Engine
 	inspector *asynq.Inspector
 	smtp      *smtptest.Server
+	runner    *schedules.Runner
+	schedDir  string
 }
+
+// runnerReloads reports the runner's refused reloads, as the daemon does.
+type runnerReloads struct{ *schedules.Runner }
+
+func (r runnerReloads) RejectedReloads() []web.Rejected { return web.RejectedSchedules(r.Rejected()) }
 
 func startCampaignDaemon(t *testing.T, withWorkers bool) *campaignDaemon {
 	t.Helper()
@@ -124,10 +131,11 @@ func startCampaignDaemon(t *testing.T, withWorkers bool) *campaignDaemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { runner.Stop(t.Context()) })
+	d.runner, d.schedDir = runner, dir
 	reg := prometheus.NewRegistry()
 	s, err := web.New(web.Options{
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Redis: rdb, Client: client, Inspector: d.inspector,
-		Customers: store, Campaigns: d.engine, Schedules: runner,
+		Customers: store, Campaigns: d.engine, Schedules: runner, Reloads: runnerReloads{runner},
 		Tokens: []config.Token{
 			{Name: "ops", Role: config.RoleOperator, Secret: testOperator},
 			{Name: "watcher", Role: config.RoleViewer, Secret: testViewer},
@@ -405,6 +413,22 @@ func TestSchedulesList(t *testing.T) {
 	}
 	if r = runCLI(t, d.url, "", "", "schedules", "list"); r.code != 1 || !strings.Contains(r.stderr, "no API token") {
 		t.Errorf("schedules list without a token = %d %q", r.code, r.stderr)
+	}
+
+	// An edit the daemon refused: the list warns that it is not in force.
+	broken := filepath.Join(d.schedDir, "broken.yaml")
+	if err := os.WriteFile(broken, []byte("timezone: Mars/Olympus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.runner.Reload(); err == nil {
+		t.Fatal("Reload() of a broken file = nil error")
+	}
+	r = runCLI(t, d.url, testViewer, "", "schedules", "list")
+	matchAll(t, "schedules list after a refused reload", r.stderr,
+		`(?m)^warning: the schedules files on disk were rejected at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+; the ones loaded before stay in force until they are fixed:$`,
+		`(?m)^  `+regexp.QuoteMeta(broken)+`:1: timezone: `)
+	if r.code != 0 || !strings.Contains(r.stdout, "heartbeat") {
+		t.Errorf("schedules list after a refused reload = %d %q, want the entries in force", r.code, r.stdout)
 	}
 }
 

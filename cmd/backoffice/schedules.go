@@ -58,11 +58,23 @@ func schedulesList(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	var v struct {
-		Entries []schedules.EntryView `json:"entries"`
+		Entries  []schedules.EntryView `json:"entries"`
+		Rejected []struct {
+			What     string    `json:"what"`
+			At       time.Time `json:"at"`
+			Problems []string  `json:"problems"`
+		} `json:"rejected"`
 	}
 	raw, err := c.getJSON(ctx, "/api/schedules", nil, &v)
 	if err != nil {
 		return fmt.Errorf("schedules list: %w", err)
+	}
+	for _, r := range v.Rejected { // the operator's edit is not what runs
+		fmt.Fprintf(a.stderr, "warning: the %s files on disk were rejected at %s; the ones loaded before stay in force until they are fixed:\n",
+			r.What, r.At.Local().Format("2006-01-02 15:04:05 MST"))
+		for _, p := range r.Problems {
+			fmt.Fprintf(a.stderr, "  %s\n", p)
+		}
 	}
 	if a.globals.json {
 		return printRaw(a.stdout, raw)

@@ -104,7 +104,7 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 	}()
 	reg := newRegistry()
 	d.workers, d.mux = d.newWorkers(reg)
-	d.schedules = d.newScheduler()
+	d.schedules = d.newScheduler(reg)
 	if d.http, err = d.newHTTP(reg); err != nil {
 		return nil, err
 	}
@@ -200,6 +200,7 @@ func (d *daemon) newHTTP(reg *prometheus.Registry) (*http.Server, error) {
 		Unsubscribe:     d.delivery.unsub,
 		Campaigns:       d.delivery.engine,
 		Schedules:       d.schedules,
+		Reloads:         d.schedules,
 		Gatherer:        reg,
 		Registerer:      reg,
 	})

@@ -7,8 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopworks/backoffice/cmd/internal/web"
 	"github.com/shopworks/backoffice/schedules"
 	"github.com/shopworks/backoffice/templates"
 )
@@ -21,11 +25,19 @@ type scheduler struct {
 	reloadTemplates func() error
 	stopHangup      chan struct{}
 	hangupDone      chan struct{}
+	// templatesRejected is the last SIGHUP's refused template reload, nil
+	// when the templates on disk are in force.
+	templatesRejected atomic.Pointer[web.Rejected]
 }
 
 // newScheduler builds the scheduler; start starts it. Campaign entries are
-// checked against the templates the daemon sends with.
-func (d *daemon) newScheduler() *scheduler {
+// checked against the templates the daemon sends with. Its ticks and
+// refused reloads are metrics of reg.
+func (d *daemon) newScheduler(reg prometheus.Registerer) *scheduler {
+	ticks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "backoffice_schedule_ticks_total",
+		Help: "Schedule ticks this daemon fired, by entry and outcome (enqueued, duplicate: another daemon was first, error: not enqueued).",
+	}, []string{"entry", "outcome"})
 	runner := schedules.NewRunner(schedules.RunnerOptions{
 		Dir:       d.cfg.SchedulesDir,
 		Options:   scheduleOptions(d.delivery.templates),
@@ -33,8 +45,55 @@ func (d *daemon) newScheduler() *scheduler {
 		Redis:     d.rdb,
 		KeyPrefix: d.cfg.KeyPrefix,
 		Logger:    d.log,
+		OnTick:    func(entry string, run schedules.Run) { ticks.WithLabelValues(entry, run.Outcome).Inc() },
 	})
-	return &scheduler{Runner: runner, log: d.log, reloadTemplates: d.reloadTemplates}
+	s := &scheduler{Runner: runner, log: d.log, reloadTemplates: d.reloadTemplates}
+	reg.MustRegister(ticks, rejectedCollector{s: s, desc: prometheus.NewDesc("backoffice_reload_rejected",
+		"1 while the files on disk (schedules, templates) are not in force because their last reload was refused.",
+		[]string{"files"}, nil)})
+	return s
+}
+
+// rejectedCollector serves backoffice_reload_rejected{files}, read from
+// the scheduler at each scrape.
+type rejectedCollector struct {
+	s    *scheduler
+	desc *prometheus.Desc
+}
+
+func (c rejectedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c rejectedCollector) Collect(ch chan<- prometheus.Metric) {
+	refused := map[string]float64{}
+	for _, r := range c.s.RejectedReloads() {
+		refused[r.What] = 1
+	}
+	for _, files := range []string{"schedules", "templates"} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, refused[files], files)
+	}
+}
+
+// RejectedReloads implements web.Reloads: the schedule files or templates
+// on disk that a reload refused and that are therefore not in force.
+func (s *scheduler) RejectedReloads() []web.Rejected {
+	out := web.RejectedSchedules(s.Rejected())
+	if r := s.templatesRejected.Load(); r != nil {
+		out = append(out, *r)
+	}
+	return out
+}
+
+// rejectTemplates records a refused template reload; err lists the problems.
+func (s *scheduler) rejectTemplates(err error) {
+	var problems []string
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			problems = append(problems, e.Error())
+		}
+	} else {
+		problems = strings.Split(err.Error(), "\n")
+	}
+	s.templatesRejected.Store(&web.Rejected{What: "templates", At: time.Now().UTC(), Problems: problems})
 }
 
 // scheduleOptions checks schedule files against the templates of set.
@@ -92,8 +151,10 @@ func (s *scheduler) start(ctx context.Context) error {
 				s.log.Info("SIGHUP: reloading the templates and the schedule files")
 				if err := s.reloadTemplates(); err != nil {
 					s.log.Error("templates: reload rejected, keeping the previous templates", "error", err)
+					s.rejectTemplates(err)
 				} else {
 					s.log.Info("templates reloaded")
+					s.templatesRejected.Store(nil)
 				}
 				_ = s.Reload() // an invalid reload is logged and keeps the previous schedules
 			case <-s.stopHangup:

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"html"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shopworks/backoffice/schedules"
 	"github.com/shopworks/backoffice/templates"
@@ -135,5 +139,93 @@ func TestDaemonReloadsTemplates(t *testing.T) {
 	}
 	if got := body(); !strings.Contains(got, "not found") {
 		t.Errorf("after the template was dropped: %q, want it not found", got)
+	}
+}
+
+// TestDaemonShowsRefusedReloads: an operator whose edit of a schedule file
+// or a template was refused (the previous files stay in force) sees it in
+// GET /api/schedules, on the dashboard and in /metrics, until it is fixed.
+func TestDaemonShowsRefusedReloads(t *testing.T) {
+	t.Parallel()
+	tmpl, sched := t.TempDir(), t.TempDir()
+	template := filepath.Join(tmpl, "season", "en.sms.tmpl")
+	if err := os.MkdirAll(filepath.Dir(template), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeSchedule(t, filepath.Dir(template), "en.sms.tmpl", "Spring sale at {{.Shop.Name}}")
+	writeSchedule(t, sched, "season.yaml", seasonSchedule)
+	td := startTestDaemon(t, map[string]string{"BACKOFFICE_TEMPLATES_DIR": tmpl, "BACKOFFICE_SCHEDULES_DIR": sched})
+	type listing struct {
+		Rejected []struct {
+			What     string    `json:"what"`
+			At       time.Time `json:"at"`
+			Problems []string  `json:"problems"`
+		} `json:"rejected"`
+	}
+	rejected := func() map[string]string {
+		t.Helper()
+		code, body := td.get(t, "/api/schedules")
+		var l listing
+		if err := json.Unmarshal([]byte(body), &l); code != http.StatusOK || err != nil || l.Rejected == nil {
+			t.Fatalf("GET /api/schedules = %d %s (%v), want 200 with a rejected list", code, body, err)
+		}
+		out := map[string]string{}
+		for _, r := range l.Rejected {
+			if r.At.IsZero() {
+				t.Errorf("rejected %s has no time", r.What)
+			}
+			out[r.What] = strings.Join(r.Problems, "\n")
+		}
+		return out
+	}
+	metric := func(files string) string {
+		t.Helper()
+		_, body := td.get(t, "/metrics")
+		prefix := `backoffice_reload_rejected{files="` + files + `"} `
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				return v
+			}
+		}
+		return "missing"
+	}
+	if got := rejected(); len(got) != 0 {
+		t.Errorf("rejected after start = %v, want none", got)
+	}
+	if a, b := metric("schedules"), metric("templates"); a != "0" || b != "0" {
+		t.Errorf("backoffice_reload_rejected after start = %s, %s, want 0, 0", a, b)
+	}
+
+	// A broken schedule file: the watcher reloads it within seconds and refuses it.
+	writeSchedule(t, sched, "broken.yaml", strings.Replace(seasonSchedule, "rate: 10/s", "rate: fast", 1))
+	wantSched := filepath.Join(sched, "broken.yaml") + ":8: campaigns[0].rate: must look like"
+	waitFor(t, "the refused schedule reload", func() bool { return strings.Contains(rejected()["schedules"], wantSched) })
+	// A broken template: SIGHUP reloads it and refuses it.
+	writeSchedule(t, filepath.Dir(template), "en.sms.tmpl", "Autumn sale at {{.Shop.Nme}}")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused template reload", func() bool { return strings.Contains(rejected()["templates"], "en.sms.tmpl:1") })
+	if a, b := metric("schedules"), metric("templates"); a != "1" || b != "1" {
+		t.Errorf("backoffice_reload_rejected after refused reloads = %s, %s, want 1, 1", a, b)
+	}
+	_, page := td.get(t, "/")
+	for _, want := range []string{"The schedules files on disk were rejected", "The templates files on disk were rejected", html.EscapeString(wantSched)} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the dashboard does not say %q", want)
+		}
+	}
+
+	// Fixed: both go into force and the warnings go.
+	if err := os.Remove(filepath.Join(sched, "broken.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	writeSchedule(t, filepath.Dir(template), "en.sms.tmpl", "Autumn sale at {{.Shop.Name}}")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fixed files in force", func() bool { return len(rejected()) == 0 })
+	if a, b := metric("schedules"), metric("templates"); a != "0" || b != "0" {
+		t.Errorf("backoffice_reload_rejected after the fix = %s, %s, want 0, 0", a, b)
 	}
 }

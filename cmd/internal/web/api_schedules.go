@@ -18,7 +18,8 @@ func (s *Server) registerSchedules() {
 }
 
 // listSchedules answers GET /api/schedules: every entry of the schedule
-// set in force with its next ticks and its last runs, newest first.
+// set in force with its next ticks and its last runs, newest first, and
+// the reloads refused since (files on disk that are not in force).
 func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.scheduleSet(w); !ok {
 		return
@@ -32,7 +33,7 @@ func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
 	if views == nil {
 		views = []schedules.EntryView{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": views})
+	writeJSON(w, http.StatusOK, map[string]any{"entries": views, "rejected": s.rejectedReloads()})
 }
 
 // scheduleSet returns the schedule set in force, or answers 503 when this

@@ -113,7 +113,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if p.Campaigns, err = s.campaignRows(ctx, views, &p); err != nil {
 		problem("campaigns", err, "campaign runs could not be read")
 	}
-	p.Attention = attention(p.Campaigns, p.Schedules)
+	for _, r := range s.rejectedReloads() { // first: an operator's edit is not in force
+		p.Attention = append(p.Attention, r.attentionLine(p.Now))
+	}
+	p.Attention = append(p.Attention, attention(p.Campaigns, p.Schedules)...)
 	if !p.RedisDown {
 		if p.Imports, err = s.recentImports(r); err != nil {
 			problem("imports", err, "recent imports could not be read")

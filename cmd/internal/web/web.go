@@ -69,6 +69,9 @@ type Options struct {
 	// Schedules is the schedule set in force and its last runs
 	// (*schedules.Runner; nil: the schedule and campaign routes 503).
 	Schedules Schedules
+	// Reloads tells which reloads of the schedule files and templates were
+	// refused (nil: none are reported).
+	Reloads Reloads
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -102,6 +105,7 @@ type Server struct {
 	unsubscribe   campaigns.Unsubscriber
 	campaigns     *campaigns.Engine
 	schedules     Schedules
+	reloads       Reloads
 	mux           *http.ServeMux
 	handler       http.Handler
 }
@@ -144,6 +148,7 @@ func New(opts Options) (*Server, error) {
 	s.unsubscribe = opts.Unsubscribe
 	s.campaigns = opts.Campaigns
 	s.schedules = opts.Schedules
+	s.reloads = opts.Reloads
 	s.routes()
 	s.handler = s.observe(s.mux)
 	return s, nil
