@@ -92,7 +92,8 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		customers: customers.New(rdb, cfg.KeyPrefix, customers.Options{DefaultRegion: cfg.PhoneRegion}),
 	}
-	dl, err := d.newDelivery()
+	reg := newRegistry()
+	dl, err := d.newDelivery(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,6 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 			dl.close()
 		}
 	}()
-	reg := newRegistry()
 	d.workers, d.mux = d.newWorkers(reg)
 	d.schedules = d.newScheduler(reg)
 	if d.http, err = d.newHTTP(reg); err != nil {

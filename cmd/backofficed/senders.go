@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/campaigns"
 	"github.com/shopworks/backoffice/workers/email"
@@ -41,7 +42,7 @@ func (d *daemon) templateOptions() templates.Options {
 
 // newDelivery builds the templates, senders and campaign engine from the
 // configuration. On error, what it opened is closed again.
-func (d *daemon) newDelivery() (dl *delivery, err error) {
+func (d *daemon) newDelivery(reg prometheus.Registerer) (dl *delivery, err error) {
 	cfg := d.cfg
 	dl = &delivery{
 		unsub: campaigns.Unsubscriber{Secret: []byte(cfg.UnsubscribeSecret), PublicURL: cfg.PublicURL},
@@ -104,6 +105,7 @@ func (d *daemon) newDelivery() (dl *delivery, err error) {
 		Waker:             d.inspector,
 		SMSStatusCallback: smsStatusCallback(cfg.PublicURL, cfg.TwilioEnabled()),
 		Logger:            d.log,
+		Metrics:           campaigns.NewMetrics(reg),
 	})
 	if err != nil {
 		return nil, err

@@ -16,6 +16,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/customers"
@@ -170,7 +172,8 @@ func TestTransientThenPermanentSMTPFailuresAndRetryFailed(t *testing.T) {
 		}
 		return nil
 	}})
-	b := setup(t, withMail)
+	metrics := NewMetrics(prometheus.NewRegistry())
+	b := setup(t, func(c *Config) { withMail(c); c.Metrics = metrics })
 	ctx := t.Context()
 	for _, id := range []string{"ok1", "busy", "gone", "ok2", "ok3"} {
 		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
@@ -202,6 +205,20 @@ func TestTransientThenPermanentSMTPFailuresAndRetryFailed(t *testing.T) {
 	if got := srv.Count(); got != 4 {
 		t.Errorf("%d messages accepted, want 4 (each once)", got)
 	}
+	counted := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, o := range []string{"sent", "failed"} {
+			out[o] = testutil.ToFloat64(metrics.messages.WithLabelValues("faults", jobs.ChannelEmail, o))
+		}
+		for _, c := range []string{errorTransient, errorPermanent, errorProviderLimit, errorInDoubt} {
+			out[c] = testutil.ToFloat64(metrics.errors.WithLabelValues("faults", jobs.ChannelEmail, c))
+		}
+		return out
+	}
+	want := map[string]float64{"sent": 4, "failed": 1, errorTransient: 2, errorPermanent: 1, errorProviderLimit: 0, errorInDoubt: 0}
+	if diff := cmp.Diff(want, counted()); diff != "" {
+		t.Errorf("metrics after the run (-want,+got):\n%s", diff)
+	}
 
 	next, err := b.engine.RetryFailed(ctx, "faults", "")
 	if err != nil {
@@ -222,6 +239,10 @@ func TestTransientThenPermanentSMTPFailuresAndRetryFailed(t *testing.T) {
 	}
 	if got := srv.Count(); got != 5 {
 		t.Errorf("%d messages accepted after the retry, want 5", got)
+	}
+	want["sent"] = 5
+	if diff := cmp.Diff(want, counted()); diff != "" {
+		t.Errorf("metrics after retry-failed (-want,+got):\n%s", diff)
 	}
 	if latest, _ := b.engine.Store().Latest(ctx, "faults"); latest != next {
 		t.Errorf("latest run = %q, want %q", latest, next)

@@ -282,6 +282,9 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 		sendCtx, cancel := context.WithTimeout(ctx, c.e.cfg.SlotLease/3)
 		ref, err := c.e.sendMessage(sendCtx, msg)
 		cancel()
+		if err != nil {
+			c.e.cfg.Metrics.sendError(def.Name, def.Channel, c.e.errorClass(def.Channel, err))
+		}
 		if err == nil || attempt == sendAttempts || ctx.Err() != nil || c.e.isPermanent(def.Channel, err) || sms.IsInDoubt(err) {
 			return ref, err
 		}
@@ -315,6 +318,7 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) e
 	for attempt, wait := 0, 50*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
 		if res = c.e.rec.record(ctx, rec); res.ledger == nil {
 			c.settled++
+			c.e.cfg.Metrics.settled(c.args.Campaign, c.info.def.Channel, EntrySent)
 			if res.eventWritten {
 				c.events = append(c.events, r.id) // dropped from noevent when the chunk ends
 			}
@@ -352,12 +356,29 @@ func (c *chunk) move(ctx context.Context, id string, t transition) error {
 	}
 	if res.moved {
 		c.settled++
+		if t.to == EntryFailed {
+			c.e.cfg.Metrics.settled(c.args.Campaign, c.info.def.Channel, EntryFailed)
+		}
 	}
 	if res.paused {
 		c.e.cfg.Logger.Warn("campaign run paused: error ratio", "campaign", c.args.Campaign, "run", c.args.Run)
 		return hold(c.e.cfg.PausePoll, "run paused by max_error_ratio")
 	}
 	return nil
+}
+
+// errorClass sorts a failed send for backoffice_campaign_send_errors_total.
+func (e *Engine) errorClass(channel string, err error) string {
+	switch {
+	case channel == jobs.ChannelSMS && sms.IsInDoubt(err):
+		return errorInDoubt
+	case e.isPermanent(channel, err):
+		return errorPermanent
+	}
+	if _, limited := providerLimit(err); limited {
+		return errorProviderLimit
+	}
+	return errorTransient
 }
 
 // messageID is the deterministic Message-ID of run's mail to recipient id.

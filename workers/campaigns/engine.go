@@ -118,6 +118,8 @@ type Config struct {
 
 	Now    func() time.Time // nil means time.Now
 	Logger *slog.Logger     // nil discards
+	// Metrics counts sends and failures (NewMetrics; nil: not counted).
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() error {
