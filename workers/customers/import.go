@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"time"
 )
 
 // ImportRequest says what Import reads.
@@ -41,10 +42,12 @@ var importIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // The file has a header row naming its columns, in any order and case: id
 // (required), name, email, phone, language, timezone, tags (separated by
 // ';'), email_consent and sms_consent (opted_in, opted_out, yes, no, or empty
-// to leave consent unchanged). A column the file has replaces the stored
-// field, an empty cell clearing it; fields without a column are kept. A UTF-8
-// byte order mark is skipped. A bad row is rejected with "line N: field X:
-// reason" and the import goes on.
+// to leave consent unchanged; a consent cell is a decision made when the
+// file was last written, or when the import started if that is earlier, so
+// a newer stored decision such as an SMS STOP wins). A column the file has
+// replaces the stored field, an empty cell clearing it; fields without a
+// column are kept. A UTF-8 byte order mark is skipped. A bad row is
+// rejected with "line N: field X: reason" and the import goes on.
 //
 // Progress is checkpointed after every batch: a run that stops (crash,
 // cancelled context, Redis error) is resumed by the next Import of the same
@@ -84,8 +87,21 @@ func (s *Store) Import(ctx context.Context, req ImportRequest) (ImportSummary, e
 	if st, err = s.begin(ctx, st, req, f, dataStart); err != nil {
 		return st.ImportSummary, err
 	}
-	run := importRun{store: s, req: req, st: st, cols: cols, file: f}
+	run := importRun{store: s, req: req, st: st, cols: cols, file: f, decidedAt: st.decidedAt()}
 	return run.rows(ctx)
+}
+
+// decidedAt is when the consent decisions of an import's file were made:
+// when the file was last written, or when the import started if that is
+// earlier (a clock off on the machine that wrote it). A decision the store
+// holds that is newer, say an SMS STOP that arrived after the file was
+// written or while the import runs, is kept.
+func (st importState) decidedAt() time.Time {
+	at := st.StartedAt
+	if m := stamp(time.Unix(0, st.mtime)); st.mtime > 0 && m.Before(at) {
+		at = m
+	}
+	return at
 }
 
 // prepare checks that f is a regular file and reads its header.
@@ -156,6 +172,8 @@ type importRun struct {
 	st    importState
 	cols  columns
 	file  *os.File
+	// decidedAt dates the consent cells of the file (see decidedAt).
+	decidedAt time.Time
 }
 
 // pendingRow is a row read but not yet written.
@@ -217,7 +235,7 @@ func (r *importRun) row(cr *csv.Reader, rec []string, readErr error, lineBase in
 	}
 	first, _ := cr.FieldPos(0)
 	line := lineBase + int64(first)
-	mut, err := r.cols.rowMutation(rec, r.req.Source)
+	mut, err := r.cols.rowMutation(rec, r.req.Source, r.decidedAt)
 	return pendingRow{line: line, mut: mut, err: err}, nil
 }
 

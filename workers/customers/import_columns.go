@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -59,8 +60,10 @@ func (c columns) get(rec []string, name string) (string, bool) {
 
 // rowMutation turns one data row into the change it asks for: the columns
 // the file has replace the stored fields (an empty cell clears it), the
-// others are kept; a consent cell that is empty leaves consent unchanged.
-func (c columns) rowMutation(rec []string, source string) (mutation, error) {
+// others are kept; a consent cell that is empty leaves consent unchanged,
+// the others are decisions made at at: older than a stored one, they are
+// ignored.
+func (c columns) rowMutation(rec []string, source string, at time.Time) (mutation, error) {
 	for i, v := range rec {
 		if !utf8.ValidString(v) {
 			return mutation{}, fieldErr(c.names[i], "is not valid UTF-8")
@@ -83,7 +86,7 @@ func (c columns) rowMutation(rec []string, source string) (mutation, error) {
 			return mutation{}, fieldErr(col, "%v", err)
 		}
 		if set {
-			consent[ch] = Consent{Status: st, Source: source}
+			consent[ch] = Consent{Status: st, At: at, Source: source}
 		}
 	}
 	vals := slices.Clone(rec) // the reader reuses rec; its strings are fresh
