@@ -55,7 +55,8 @@ var importIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // starts over. Rows are idempotent upserts, so importing a file twice
 // changes nothing the second time. A finished import is only reported.
 //
-// A missing or unreadable file or a bad header marks the import failed and
+// A missing or unreadable file, a bad header, or a header or row longer
+// than 1 MiB (the rows before it are imported) marks the import failed and
 // returns an error wrapping ErrBadImport; other errors (Redis) are worth a
 // retry.
 func (s *Store) Import(ctx context.Context, req ImportRequest) (ImportSummary, error) {
@@ -190,16 +191,21 @@ func (r *importRun) rows(ctx context.Context) (ImportSummary, error) {
 	if err != nil {
 		return r.st.ImportSummary, r.transient(err)
 	}
-	cr, err := openRows(r.file, r.st.offset, len(r.cols.names))
+	cr, lim, err := openRows(r.file, r.st.offset, len(r.cols.names))
 	if err != nil {
 		return r.st.ImportSummary, r.transient(err)
 	}
 	start := r.st.offset
 	batch := make([]pendingRow, 0, r.req.BatchSize)
 	for {
+		rowStart := cr.InputOffset()
+		lim.startRow(rowStart)
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.Is(err, errRowTooLong) {
+			return r.tooLong(ctx, batch, start+rowStart)
 		}
 		row, err := r.row(cr, rec, err, lineBase)
 		if err != nil {
@@ -217,6 +223,21 @@ func (r *importRun) rows(ctx context.Context) (ImportSummary, error) {
 		return r.st.ImportSummary, err
 	}
 	return r.st.ImportSummary, nil
+}
+
+// tooLong ends the import at the row starting at offset, which is longer
+// than any valid row: the rows before it are written, then the import is
+// marked failed, naming the row's line.
+func (r *importRun) tooLong(ctx context.Context, batch []pendingRow, offset int64) (ImportSummary, error) {
+	if err := r.flush(ctx, batch, offset, ""); err != nil {
+		return r.st.ImportSummary, err
+	}
+	lines, err := linesBefore(r.file, offset)
+	if err != nil {
+		return r.st.ImportSummary, r.transient(err)
+	}
+	why := fmt.Errorf("%s: line %d: the row is %w", r.req.Path, lines+1, errRowTooLong)
+	return r.store.refuse(ctx, r.st, r.req, why)
 }
 
 // row turns what the csv reader returned into a pending row. The error is
