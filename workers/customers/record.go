@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // record is the stored form of a customer: the record plus the index claims
@@ -47,8 +49,9 @@ func sameContent(a, b Customer) bool {
 		})
 }
 
-// emailKey is the index field of an e-mail address: lower case.
-func emailKey(email string) string { return strings.ToLower(email) }
+// emailKey is the index field of an e-mail address: lower case, in
+// Unicode NFC.
+func emailKey(email string) string { return strings.ToLower(norm.NFC.String(email)) }
 
 // newClaim returns a fresh index claim for customer id: "<id>|<unix ms>|<nonce>".
 func newClaim(id string, now time.Time) string {

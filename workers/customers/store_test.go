@@ -345,3 +345,39 @@ func TestBatchLookups(t *testing.T) {
 		t.Errorf("GetMany(nil) = %v, %v, %v", cs, found, err)
 	}
 }
+
+// The same address written with a precomposed letter or with a combining
+// accent (NFC or NFD, as macOS exports text) is one mailbox: one customer.
+func TestEmailUnicodeFormsAreOneAddress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	const nfc, nfd = "j\u00e1na@ex\u00e1mple.sk", "ja\u0301na@exa\u0301mple.sk"
+	mustUpsert(t, b.store, Customer{ID: "c-1", Email: nfd})
+	if got, _ := b.store.Get(ctx, "c-1"); got.Email != nfc {
+		t.Errorf("stored e-mail = %q, want it in NFC %q", got.Email, nfc)
+	}
+	_, err := b.store.Upsert(ctx, Customer{ID: "c-2", Email: nfc})
+	if !errors.Is(err, ErrInUse) {
+		t.Errorf("Upsert(c-2, the same address in NFC) error = %v; want ErrInUse", err)
+	}
+	for _, addr := range []string{nfc, nfd, strings.ToUpper(nfd)} {
+		if got, err := b.store.ByEmail(ctx, addr); err != nil || got.ID != "c-1" {
+			t.Errorf("ByEmail(%q) = %q, %v; want c-1", addr, got.ID, err)
+		}
+	}
+}
+
+// Invisible characters make an address that looks like another one but
+// reaches nobody: refused.
+func TestEmailWithInvisibleCharactersRefused(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"jana@example.sk\u200b", "\ufeffjana@example.sk", "ja\u00adna@example.sk", "jana\u2060@example.sk"} {
+		if err := CheckEmail(addr); err == nil || !strings.Contains(err.Error(), "invisible") {
+			t.Errorf("CheckEmail(%q) = %v; want refused for an invisible character", addr, err)
+		}
+	}
+	if err := CheckEmail("j\u00e1na@example.sk"); err != nil {
+		t.Errorf("CheckEmail(jána@example.sk) = %v, want nil", err)
+	}
+}

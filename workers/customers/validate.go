@@ -10,6 +10,8 @@ import (
 	_ "time/tzdata" // timezone names validate the same on every host
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // FieldError names the field of a customer that is invalid.
@@ -82,10 +84,16 @@ func checkText(s string, maxRunes int) string {
 	return ""
 }
 
+// normalizeEmail checks the address and puts it in Unicode NFC, so that the
+// same address written with a combining accent (as macOS exports text) is
+// stored, indexed and found as one.
 func normalizeEmail(c *Customer) error {
 	c.Email = strings.TrimSpace(c.Email)
 	if c.Email == "" {
 		return nil
+	}
+	if utf8.ValidString(c.Email) {
+		c.Email = norm.NFC.String(c.Email)
 	}
 	if err := CheckEmail(c.Email); err != nil {
 		return &FieldError{Field: "email", Msg: err.Error()}
@@ -96,12 +104,18 @@ func normalizeEmail(c *Customer) error {
 // CheckEmail returns an error, naming what is wrong, unless addr is an
 // e-mail address the store accepts: a bare address (no display name, no
 // surrounding white space) of at most 254 bytes of UTF-8 whose domain has a
-// dot. Callers that take addresses from elsewhere (a campaign's audience
+// dot, without invisible characters (format characters such as a zero-width
+// space or a byte order mark, controls, spaces other than ASCII ones) that
+// would make it look like another address. Callers that take addresses from elsewhere (a campaign's audience
 // file) check with it, so that every address they use can later be stored,
 // as an unsubscribe does.
 func CheckEmail(addr string) error {
 	if len(addr) > maxEmailLen || !utf8.ValidString(addr) {
 		return fmt.Errorf("%.60q is not a valid e-mail address", addr)
+	}
+	if i := strings.IndexFunc(addr, invisible); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(addr[i:])
+		return fmt.Errorf("%+q is not a valid e-mail address: it contains the invisible character %U", addr, r)
 	}
 	parsed, err := mail.ParseAddress(addr)
 	if err != nil {
@@ -115,6 +129,11 @@ func CheckEmail(addr string) error {
 		return fmt.Errorf("%q is not a valid e-mail address: domain %q has no top-level part", addr, domain)
 	}
 	return nil
+}
+
+// invisible reports whether r shows as nothing or as a blank.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Cc, unicode.Zs, unicode.Zl, unicode.Zp) && r != ' '
 }
 
 func (s *Store) normalizePhoneField(c *Customer) error {
