@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -347,5 +349,51 @@ func TestDaemonURLPasswordIsNotPrinted(t *testing.T) {
 				t.Errorf("backoffice %q = exit %d, stderr %q; want exit 1, %q and no password", args, r.code, r.stderr, tt.wantErr)
 			}
 		}
+	}
+}
+
+// An import whose task was archived after the import had started (the
+// daemon died or the task panicked on its last attempt, or an operator
+// archived it) will never finish: --wait says so instead of polling for
+// ever.
+func TestCustomersImportWaitStopsWhenTheTaskIsArchivedMidway(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t)
+	csv := filepath.Join(t.TempDir(), "c.csv")
+	if err := os.WriteFile(csv, []byte("id\nc-1\nc-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, api.url, testOperator, "", "--json", "customers", "import", csv)
+	var up struct {
+		ImportID string `json:"import_id"`
+		TaskID   string `json:"task_id"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &up); r.code != 0 || err != nil {
+		t.Fatalf("--json customers import = %d %v %q %q", r.code, err, r.stdout, r.stderr)
+	}
+	// The worker stops after the first row, leaving the import running.
+	ctx, stop := context.WithCancel(t.Context())
+	path := filepath.Join(api.dataDir, "imports", up.ImportID+".csv")
+	_, err := api.store.Import(ctx, customers.ImportRequest{ImportID: up.ImportID, Path: path, BatchSize: 1,
+		Progress: func(customers.ImportSummary) { stop() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Import = %v, want it stopped midway", err)
+	}
+	if err := api.inspector.ArchiveTask("bulk", up.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+		getenv: func(k string) string {
+			return map[string]string{"BACKOFFICE_URL": api.url, "BACKOFFICE_TOKEN": testViewer}[k]
+		}}
+	c, err := a.newClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, _, err = waitImport(wctx, c, up.ImportID)
+	if err == nil || !strings.Contains(err.Error(), "gave up") {
+		t.Fatalf("waitImport on an import whose task is archived = %v; want it to say the task gave up", err)
 	}
 }

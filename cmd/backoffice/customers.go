@@ -119,7 +119,8 @@ func uploadImport(ctx context.Context, c *client, file, source string) (uploaded
 }
 
 // waitImport polls an import until it has finished or failed, or its task
-// was archived before the import started.
+// was archived: then nothing will run it any more (an archived task is only
+// run again by hand, from the monitor).
 func waitImport(ctx context.Context, c *client, id string) (importView, []byte, error) {
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
@@ -131,8 +132,12 @@ func waitImport(ctx context.Context, c *client, id string) (importView, []byte, 
 		if v.State == customers.ImportFinished || v.State == customers.ImportFailed {
 			return v, raw, nil
 		}
-		if v.Summary == nil && v.Task != nil && v.Task.State == "archived" {
-			return v, raw, fmt.Errorf("import %s: task %s gave up: %s", id, v.Task.ID, orDash(v.Task.LastError))
+		if v.Task != nil && v.Task.State == "archived" {
+			where := ""
+			if v.Summary != nil {
+				where = fmt.Sprintf(" after %d rows (line %d)", v.Summary.Rows, v.Summary.Line)
+			}
+			return v, raw, fmt.Errorf("import %s: task %s gave up%s: %s", id, v.Task.ID, where, orDash(v.Task.LastError))
 		}
 		select {
 		case <-ctx.Done():
