@@ -38,6 +38,11 @@ import (
 type mutation struct {
 	id string
 	fn func(cur Customer, exists bool) (Customer, error)
+	// dated marks consent decisions made at a known time (SetConsent): one
+	// that repeats the stored status but is newer is kept as its
+	// RepeatedAt, so that an opposite decision made before it and applied
+	// after it is ignored.
+	dated bool
 }
 
 // outcome is what apply did with one mutation.
@@ -182,7 +187,7 @@ func (s *Store) plan(m mutation, raw string, exists bool, now time.Time) *plan {
 		want.CreatedAt = now
 	}
 	want.UpdatedAt = p.cur.UpdatedAt
-	want.Consent, p.events = mergeConsent(p.cur.Consent, want.Consent, now)
+	want.Consent, p.events = mergeConsent(p.cur.Consent, want.Consent, now, m.dated)
 	p.next = record{Customer: want}
 	if exists && sameContent(p.cur.Customer, want) {
 		return p
@@ -212,9 +217,12 @@ func cloneCustomer(c Customer) Customer {
 }
 
 // mergeConsent returns the consent to store and the events of the change.
-// A channel whose status is unchanged keeps its stored entry (date and
-// source of the decision); a decision older than the stored one is ignored.
-func mergeConsent(cur, want map[Channel]Consent, now time.Time) (map[Channel]Consent, []Event) {
+// A decision older than the stored one (its At or RepeatedAt) is ignored. A
+// channel whose status is unchanged keeps its stored entry (date and
+// source of the decision); when dated and the decision is newer, it is
+// recorded as the entry's RepeatedAt, so that the customer's latest word
+// still wins when an opposite decision made before it is applied after it.
+func mergeConsent(cur, want map[Channel]Consent, now time.Time, dated bool) (map[Channel]Consent, []Event) {
 	if len(want) == 0 {
 		return nil, nil
 	}
@@ -225,14 +233,30 @@ func mergeConsent(cur, want map[Channel]Consent, now time.Time) (map[Channel]Con
 		if w.At.IsZero() {
 			w.At = now
 		}
-		if c, had := cur[ch]; had && (c.Status == w.Status || w.At.Before(c.At)) {
+		c, had := cur[ch]
+		switch {
+		case had && w.At.Before(c.latest()):
 			out[ch] = c
-			continue
+		case had && c.Status == w.Status:
+			if dated && w.At.After(c.latest()) {
+				c.RepeatedAt = w.At
+			}
+			out[ch] = c
+		default:
+			w.RepeatedAt = time.Time{}
+			out[ch] = w
+			events = append(events, consentEvent(ch, w))
 		}
-		out[ch] = w
-		events = append(events, consentEvent(ch, w))
 	}
 	return out, events
+}
+
+// latest is when the customer last made or repeated the decision c.
+func (c Consent) latest() time.Time {
+	if c.RepeatedAt.After(c.At) {
+		return c.RepeatedAt
+	}
+	return c.At
 }
 
 func consentEvent(ch Channel, c Consent) Event {

@@ -32,6 +32,11 @@ type Consent struct {
 	Status ConsentStatus `json:"status"`
 	At     time.Time     `json:"at"`
 	Source string        `json:"source"` // e.g. "import:2026-11-crm", "sms:STOP"
+	// RepeatedAt is when the customer last repeated this decision (a second
+	// STOP), when later than At; zero when they have not. A decision made
+	// before it and applied after it (a retried job) is ignored, as is one
+	// made before At.
+	RepeatedAt time.Time `json:"repeated_at,omitzero"`
 }
 
 // Customer is one customer record.

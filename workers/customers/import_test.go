@@ -84,7 +84,7 @@ func TestImportGoodAndBadRows(t *testing.T) {
 	}
 	wantC1 := Customer{ID: "c-1", Name: "Jana Nováková", Email: "jana@example.sk", Phone: "+421905123456", Language: "sk",
 		Timezone: "Europe/Bratislava", Tags: []string{"newsletter", "vip"}, CreatedAt: now, UpdatedAt: now,
-		Consent: map[Channel]Consent{ChannelEmail: {OptedIn, now, "import:imp-1"}, ChannelSMS: {OptedIn, now, "import:imp-1"}}}
+		Consent: map[Channel]Consent{ChannelEmail: {Status: OptedIn, At: now, Source: "import:imp-1"}, ChannelSMS: {Status: OptedIn, At: now, Source: "import:imp-1"}}}
 	if diff := cmp.Diff(wantC1, c1); diff != "" {
 		t.Fatalf("c-1 (-want,+got):\n%s", diff)
 	}

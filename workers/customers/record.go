@@ -45,7 +45,7 @@ func sameContent(a, b Customer) bool {
 		a.Language == b.Language && a.Timezone == b.Timezone && a.Unknown == b.Unknown &&
 		a.CreatedAt.Equal(b.CreatedAt) && slices.Equal(a.Tags, b.Tags) &&
 		maps.EqualFunc(a.Consent, b.Consent, func(x, y Consent) bool {
-			return x.Status == y.Status && x.At.Equal(y.At) && x.Source == y.Source
+			return x.Status == y.Status && x.At.Equal(y.At) && x.Source == y.Source && x.RepeatedAt.Equal(y.RepeatedAt)
 		})
 }
 

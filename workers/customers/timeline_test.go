@@ -29,6 +29,7 @@ func TestConsentAndTimeline(t *testing.T) {
 		{"opt out by STOP", ChannelSMS, OptedOut, "sms:STOP", t0, true},
 		{"the same STOP again", ChannelSMS, OptedOut, "sms:STOP", t0.Add(time.Minute), false},
 		{"an older opt-in arriving late", ChannelSMS, OptedIn, "import:old", t0.Add(-time.Hour), false},
+		{"an opt-in sent between the two STOPs, arriving late", ChannelSMS, OptedIn, "sms:START", t0.Add(30 * time.Second), false},
 		{"opt in by START", ChannelSMS, OptedIn, "sms:START", t0.Add(2 * time.Minute), true},
 		{"e-mail opt in", ChannelEmail, OptedIn, "web", time.Time{}, true},
 	}

@@ -230,6 +230,9 @@ func normalizeConsent(c *Customer) error {
 			return fieldErr(field, "source %s", err)
 		}
 		v.At = stamp(v.At)
+		if !v.RepeatedAt.IsZero() {
+			v.RepeatedAt = stamp(v.RepeatedAt)
+		}
 		c.Consent[ch] = v
 	}
 	return nil
