@@ -82,6 +82,11 @@ func (h *smsInbound) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if h.customers == nil || h.inbox == nil {
 		return errNoSMS
 	}
+	return h.hideNumberIn(h.process(ctx, a), a.From)
+}
+
+// process files the incoming message a.
+func (h *smsInbound) process(ctx context.Context, a jobs.SMSInboundArgs) error {
 	if reason, detail := unfileable(a); reason != "" {
 		return h.unmatched(ctx, a, reason, detail)
 	}
@@ -251,7 +256,7 @@ const replyAccepted = "accepted"
 
 // replyFailed files a HELP that could not be answered for staff to answer.
 func (h *smsInbound) replyFailed(ctx context.Context, a jobs.SMSInboundArgs, c customers.Customer, phone, detail string) error {
-	h.log.ErrorContext(ctx, "sms help reply failed", "message_sid", a.MessageSID, "customer", c.ID, "err", detail)
+	h.log.ErrorContext(ctx, "sms help reply failed", "message_sid", a.MessageSID, "customer", c.ID, "err", h.hideNumber(detail, phone))
 	e := inbox.Entry{ID: "sms-reply:" + a.MessageSID, Kind: inbox.KindUnmatched, Channel: "sms", Ref: a.MessageSID,
 		CustomerID: c.ID, From: phone, To: a.To, Body: a.Body, Reason: "help reply failed", Detail: detail, At: a.ReceivedAt}
 	if _, err := h.inbox.Add(ctx, e); err != nil {
@@ -259,3 +264,47 @@ func (h *smsInbound) replyFailed(ctx context.Context, a jobs.SMSInboundArgs, c c
 	}
 	return nil
 }
+
+// hideNumberIn returns err with the sender's number masked in its text:
+// asynq keeps a task's error and the middleware logs it, and a phone number
+// is personal data (the MessageSid in the error names the message).
+// errors.Is and errors.As still see err.
+func (h *smsInbound) hideNumberIn(err error, from string) error {
+	if err == nil {
+		return nil
+	}
+	if msg := h.hideNumber(err.Error(), from); msg != err.Error() {
+		return &maskedError{msg: msg, err: err}
+	}
+	return err
+}
+
+// hideNumber masks in s the number from, as sent and in E.164, but for
+// its last two digits ("+**********11").
+func (h *smsInbound) hideNumber(s, from string) string {
+	numbers := []string{strings.TrimSpace(from)}
+	if e164, err := h.customers.NormalizePhone(from); err == nil {
+		numbers = append(numbers, e164)
+	}
+	for _, n := range numbers {
+		if len(n) >= 6 { // a shorter one would mask unrelated digits
+			masked := strings.Map(func(r rune) rune {
+				if '0' <= r && r <= '9' {
+					return '*'
+				}
+				return r
+			}, n[:len(n)-2]) + n[len(n)-2:]
+			s = strings.ReplaceAll(s, n, masked)
+		}
+	}
+	return s
+}
+
+// maskedError is an error whose text has personal data masked.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
