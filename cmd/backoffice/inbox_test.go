@@ -97,3 +97,49 @@ func TestInboxCommands(t *testing.T) {
 		t.Errorf("inbox --kind spam = %d %q, want the API's refusal naming kind", r.code, r.stderr)
 	}
 }
+
+// A customer's message is shown, never obeyed: escape sequences (clear the
+// screen, set the window title) and bidirectional overrides in what a
+// sender wrote reach the staff member's terminal as visible text.
+func TestInboxShowsControlCharactersEscaped(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	box := inbox.New(rdb, "bo:")
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, e := range []inbox.Entry{
+		{ID: "sms:SM1", Kind: inbox.KindMessage, Channel: "sms", CustomerID: "anna", From: "+421905111111",
+			Body: "hi\x1b[2J\x1b]0;owned\x07 \u202egnp.exe\u009b", At: at},
+		{ID: "sms:SM2", Kind: inbox.KindUnmatched, Channel: "sms", Reason: "malformed number", From: "\x1b[31m+1",
+			Detail: "phone number \"\\x1b\": bad\x08", At: at},
+	} {
+		if _, err := box.Add(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	s, err := web.New(web.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Redis: rdb,
+		Client: asynq.NewClientFromRedisClient(rdb), Inspector: asynq.NewInspectorFromRedisClient(rdb),
+		Customers: customers.New(rdb, "bo:", customers.Options{}), Inbox: box,
+		Tokens:  []config.Token{{Name: "watcher", Role: config.RoleViewer, Secret: testViewer}},
+		DataDir: t.TempDir(), Gatherer: reg, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+
+	r := runCLI(t, ts.URL, testViewer, "", "inbox")
+	if r.code != 0 {
+		t.Fatalf("backoffice inbox = %d %q", r.code, r.stderr)
+	}
+	for _, bad := range []string{"\x1b", "\x07", "\x08", "\u202e", "\u009b"} {
+		if strings.Contains(r.stdout, bad) {
+			t.Errorf("backoffice inbox printed %q raw:\n%q", bad, r.stdout)
+		}
+	}
+	for _, want := range []string{`hi\x1b[2J\x1b]0;owned\x07 \u202egnp.exe\u009b`, `\x1b[31m+1`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("backoffice inbox output lacks %s:\n%s", want, r.stdout)
+		}
+	}
+}
