@@ -106,11 +106,19 @@ func (h *smsInbound) process(ctx context.Context, a jobs.SMSInboundArgs) error {
 	case sms.KeywordOptOut:
 		return h.consent(ctx, a, c, customers.OptedOut)
 	case sms.KeywordOptIn:
+		if c.Consent[customers.ChannelSMS].Status != customers.OptedOut {
+			// Not a return from STOP: a "Yes" or "Start" that answers a
+			// question of staff's. It goes to them too, before the consent,
+			// so that a retry finds it filed (the inbox entry is keyed).
+			if err := h.toStaff(ctx, a, c, phone, "also recorded as an SMS opt-in"); err != nil {
+				return err
+			}
+		}
 		return h.consent(ctx, a, c, customers.OptedIn)
 	case sms.KeywordHelp:
 		return h.help(ctx, a, c, phone)
 	}
-	return h.toStaff(ctx, a, c, phone)
+	return h.toStaff(ctx, a, c, phone, "")
 }
 
 // unfileable says why a message cannot go on a customer's timeline as it
@@ -163,11 +171,12 @@ func (h *smsInbound) consent(ctx context.Context, a jobs.SMSInboundArgs, c custo
 	return nil
 }
 
-// toStaff puts an ordinary message in the staff inbox. (When customer
-// tickets exist, a message for an open ticket joins its thread instead.)
-func (h *smsInbound) toStaff(ctx context.Context, a jobs.SMSInboundArgs, c customers.Customer, phone string) error {
+// toStaff puts an ordinary message in the staff inbox, with detail (may be
+// empty) telling staff what else it did. (When customer tickets exist, a
+// message for an open ticket joins its thread instead.)
+func (h *smsInbound) toStaff(ctx context.Context, a jobs.SMSInboundArgs, c customers.Customer, phone, detail string) error {
 	e := inbox.Entry{ID: "sms:" + a.MessageSID, Kind: inbox.KindMessage, Channel: "sms", Ref: a.MessageSID,
-		CustomerID: c.ID, From: phone, To: a.To, Body: a.Body, MediaURLs: a.MediaURLs, At: a.ReceivedAt}
+		CustomerID: c.ID, From: phone, To: a.To, Body: a.Body, MediaURLs: a.MediaURLs, Detail: detail, At: a.ReceivedAt}
 	switch {
 	case strings.TrimSpace(a.Body) == "" && len(a.MediaURLs) == 0:
 		e.Reason = "empty body"

@@ -181,6 +181,64 @@ func TestStopWithPunctuationOptsOut(t *testing.T) {
 	}
 }
 
+// TestYesAnswerReachesStaff: an opt-in keyword from a customer who had not
+// opted out is an answer ("Yes" to "shall we ship the replacement?"): it
+// is recorded as the opt-in and goes to staff too. After a STOP, START is
+// a return, and staff are not bothered.
+func TestYesAnswerReachesStaff(t *testing.T) {
+	t.Parallel()
+	h := newSMSHandlers(t, twiliotest.Options{})
+	messages := func() map[string]inbox.Entry {
+		t.Helper()
+		es, err := h.inbox.Open(t.Context(), inbox.KindMessage, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]inbox.Entry{}
+		for _, e := range es {
+			m[e.ID] = e
+		}
+		return m
+	}
+	consent := func() customers.Consent {
+		t.Helper()
+		c, err := h.customers.Get(t.Context(), "anna")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Consent[customers.ChannelSMS]
+	}
+	for range 2 { // a retried task files it once
+		if err := h.inbound.ProcessTask(t.Context(), inboundTask(t, sid32(60), "+421905111111", "Yes")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, ok := messages()["sms:"+sid32(60)]; !ok || e.Body != "Yes" || e.CustomerID != "anna" || !strings.Contains(e.Detail, "opt-in") {
+		t.Errorf("inbox after a Yes from a customer who never opted out = %+v, want the message for staff", messages())
+	}
+	if got := consent(); got.Status != customers.OptedIn || got.Source != "sms:YES" {
+		t.Errorf("sms consent after Yes = %+v, want opted in from sms:YES", got)
+	}
+
+	if err := h.inbound.ProcessTask(t.Context(), inboundTask(t, sid32(61), "+421905111111", "STOP")); err != nil {
+		t.Fatal(err)
+	}
+	task, err := jobs.NewTask(jobs.SMSInboundArgs{MessageSID: sid32(62), From: "+421905111111", To: "+421233000000",
+		Body: "START", ReceivedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.inbound.ProcessTask(t.Context(), task); err != nil {
+		t.Fatal(err)
+	}
+	if got := consent(); got.Status != customers.OptedIn || got.Source != "sms:START" {
+		t.Errorf("sms consent after STOP, START = %+v, want opted in from sms:START", got)
+	}
+	if len(messages()) != 1 {
+		t.Errorf("inbox after STOP, START = %+v, want only the Yes: a return from STOP needs no one", messages())
+	}
+}
+
 func TestHelpWithoutSenderGoesToInbox(t *testing.T) {
 	t.Parallel()
 	h := newSMSHandlers(t, twiliotest.Options{})
