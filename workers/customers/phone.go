@@ -32,5 +32,10 @@ func (s *Store) NormalizePhone(raw string) (string, error) {
 	if !phonenumbers.IsValidNumber(num) {
 		return "", fmt.Errorf("phone number %q: not a valid number", in)
 	}
+	if ext := num.GetExtension(); ext != "" {
+		// E.164 has no extension: storing the number without it would
+		// silently make it another line's.
+		return "", fmt.Errorf("phone number %q: has an extension (%s); give the number of a line that takes SMS", in, ext)
+	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }

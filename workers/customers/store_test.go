@@ -144,6 +144,8 @@ func TestNormalizePhone(t *testing.T) {
 		{sk, "+999 123 456 789", "", `phone number "+999 123 456 789"`},
 		{sk, "+421 905 123 456 789 000", "", `phone number "+421 905 123 456 789 000"`},
 		{sk, "", "", "phone number is empty"},
+		{sk, "+421905123456x12", "", `phone number "+421905123456x12": has an extension (12)`},
+		{sk, "+421 2 5930 1234 ext. 9", "", `has an extension (9)`},
 	}
 	for _, tt := range tests {
 		got, err := tt.store.NormalizePhone(tt.in)
