@@ -152,3 +152,34 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// A password with / ? # or @ written unencoded cuts the URL in the wrong
+// place: what is read as the host is then the start of the password. The
+// error must say what to do and repeat none of it.
+func TestParseUnencodedPassword(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"redis://:Xk9/hunter2@relay:6379/0",
+		"redis://app:Xk9?hunter2@relay:6379",
+		"redis://:Xk9#hunter2@relay:6379/0",
+		"redis://:Xk9/hunter2@relay",
+		"redis-sentinel://:Xk9/hunter2@s1,s2/mymaster",
+		"redis-cluster://u:Xk9?hunter2@n1:7000,n2:7000",
+	} {
+		_, err := Parse(raw)
+		if err == nil || !strings.Contains(err.Error(), "percent-encode") {
+			t.Errorf("Parse(%q) = %v, want an error saying to percent-encode the password", raw, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), "Xk9") || strings.Contains(err.Error(), "hunter2")) {
+			t.Errorf("Parse(%q) error repeats part of the password: %v", raw, err)
+		}
+	}
+	// net/url's own error repeats a bad escape, which may be in the password.
+	if _, err := Parse("redis://:hun%zzter2@h/0"); err == nil || strings.Contains(err.Error(), "%zz") {
+		t.Errorf("Parse() of a password with a bad escape = %v, want an error without it", err)
+	}
+	// An @ in a query value is fine.
+	if _, err := Parse("redis-sentinel://:pw@s1/m?sentinel_password=a@b"); err != nil {
+		t.Errorf("Parse() with an @ in sentinel_password: %v", err)
+	}
+}

@@ -121,8 +121,30 @@ var schemes = map[string]struct {
 	"rediss-cluster":  {Cluster, true},
 }
 
+// errUnencodedUserinfo replaces any error about a URL with an @ after its
+// host: the user or password then holds a / ? or # written as is, and what
+// was read as the host, port or path is part of the password, so the error
+// repeats none of it.
+var errUnencodedUserinfo = errors.New("redis url: cannot be read: an @ follows the host, so the user or password probably holds / ? # or @ as is; percent-encode them (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25)")
+
 // Parse checks rawURL and builds the options of its client.
 func Parse(rawURL string) (*Target, error) {
+	t, err := parse(rawURL)
+	if err != nil && atAfterAuthority(rawURL) {
+		return nil, errUnencodedUserinfo
+	}
+	return t, err
+}
+
+// atAfterAuthority reports whether an @ follows the authority of raw (in its
+// path, query or fragment). Only a query value may hold one as is.
+func atAfterAuthority(raw string) bool {
+	_, rest, _ := strings.Cut(raw, "://")
+	end := strings.IndexAny(rest, "/?#")
+	return end >= 0 && strings.Contains(rest[end:], "@")
+}
+
+func parse(rawURL string) (*Target, error) {
 	u, hosts, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -188,6 +210,10 @@ func parseURL(raw string) (u *url.URL, hosts string, err error) {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		var ee url.EscapeError // repeats the escape, which may be in the password
+		if errors.As(err, &ee) {
+			return nil, "", errors.New("redis url: a % not followed by two hex digits (write % as %25)")
 		}
 		return nil, "", fmt.Errorf("redis url: %s", strings.ReplaceAll(err.Error(), raw, "<url>"))
 	}
