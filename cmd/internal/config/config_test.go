@@ -160,6 +160,8 @@ func TestRules(t *testing.T) {
 		{map[string]string{"BACKOFFICE_REDIS_URL": "redis-sentinel://s1,s2:26380/mymaster?db=1"}, ""},
 		{map[string]string{"BACKOFFICE_REDIS_URL": "http://localhost"}, `BACKOFFICE_REDIS_URL: scheme "http"`},
 		{map[string]string{"BACKOFFICE_REDIS_URL": "redis://:hunter2@localhost:99999"}, `BACKOFFICE_REDIS_URL: `},
+		{map[string]string{"BACKOFFICE_REDIS_URL": "redis://:Xk/hunter2@localhost/0"}, `BACKOFFICE_REDIS_URL: cannot be read`},
+		{map[string]string{"BACKOFFICE_REDIS_URL": "redis-sentinel://s1/m?sentinel_password=hun%ter2"}, `BACKOFFICE_REDIS_URL: query: cannot be read`},
 
 		{map[string]string{"BACKOFFICE_HTTP_ADDR": "0.0.0.0:80"}, ""},
 		{map[string]string{"BACKOFFICE_HTTP_ADDR": "localhost"}, `BACKOFFICE_HTTP_ADDR: want host:port`},

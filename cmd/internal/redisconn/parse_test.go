@@ -183,3 +183,26 @@ func TestParseUnencodedPassword(t *testing.T) {
 		t.Errorf("Parse() with an @ in sentinel_password: %v", err)
 	}
 }
+
+// A query that net/url cannot read (a stray %, a ;) must not be dropped in
+// silence: the sentinel password in it would be ignored, and Redact would
+// print it as written.
+func TestParseUnreadableQuery(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"redis-sentinel://s1/m?sentinel_password=hun%ter2",
+		"redis-sentinel://s1/m?sentinel_password=hun;ter2",
+		"redis://h/0?dial_timeout=1s;pool_size=3",
+		"redis://:hun%zzter2@h/0",
+	} {
+		_, err := Parse(raw)
+		if err == nil {
+			t.Errorf("Parse(%q) = nil error, want the query refused", raw)
+		} else if strings.Contains(err.Error(), "ter2") || strings.Contains(err.Error(), "%zz") {
+			t.Errorf("Parse(%q) error repeats part of the password: %v", raw, err)
+		}
+		if got := Redact(raw); strings.Contains(got, "ter2") {
+			t.Errorf("Redact(%q) = %q shows the password", raw, got)
+		}
+	}
+}

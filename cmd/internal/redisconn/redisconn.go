@@ -221,6 +221,11 @@ func parseURL(raw string) (u *url.URL, hosts string, err error) {
 	if u.Fragment != "" {
 		return nil, "", errors.New("redis url: fragment: not allowed")
 	}
+	// u.Query drops what it cannot read: a sentinel_password would be
+	// ignored, and Redact would not find it to hide it.
+	if _, err := url.ParseQuery(u.RawQuery); err != nil {
+		return nil, "", errors.New("redis url: query: cannot be read; in a value, write % as %25 and ; as %3B")
+	}
 	return u, hosts, nil
 }
 
