@@ -443,3 +443,30 @@ func TestRoleAllows(t *testing.T) {
 		}
 	}
 }
+
+// A password with / ? # @ or a bad % escape written as is makes net/url read
+// its start as the host or port; the error must not repeat any of it.
+func TestSMTPURLErrorsNeverRepeatThePassword(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"smtp://mailer:Xk9/hunter2@relay.example.com:587",
+		"smtp://mailer:Xk9?hunter2@relay.example.com:587",
+		"smtp://mailer:Xk9#hunter2@relay.example.com",
+		"smtps://mailer:Xk9/hunter2@relay.example.com",
+		"smtp://mailer:Xk9%zzhunter2@relay.example.com",
+	} {
+		_, err := Load(envOf(map[string]string{"BACKOFFICE_SMTP_URL": raw}), nil)
+		if err == nil || !strings.Contains(err.Error(), "BACKOFFICE_SMTP_URL: ") {
+			t.Errorf("Load(BACKOFFICE_SMTP_URL=%q) = %v, want an error naming the variable", raw, err)
+			continue
+		}
+		for _, part := range []string{"Xk9", "hunter2", "%zz"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("Load(BACKOFFICE_SMTP_URL=%q) error repeats part of the password (%q): %v", raw, part, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "%25") {
+			t.Errorf("Load(BACKOFFICE_SMTP_URL=%q) = %v, want advice on percent-encoding", raw, err)
+		}
+	}
+}

@@ -21,11 +21,21 @@ func checkSMTPURL(v string) error {
 	if v == "" {
 		return nil
 	}
+	// An @ after the host means the password holds / ? or # as is: net/url
+	// would read its start as the host and port and repeat it in its error.
+	_, rest, _ := strings.Cut(v, "://")
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 && strings.Contains(rest[end:], "@") {
+		return errors.New("cannot be read: an @ follows the host, so the user or password probably holds / ? # or @ as is; percent-encode them (/ as %2F, ? as %3F, # as %23, @ as %40, % as %25)")
+	}
 	u, err := url.Parse(v)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error repeats the URL, password included
+		}
+		var ee url.EscapeError // repeats the escape, which may be in the password
+		if errors.As(err, &ee) {
+			return errors.New("a % not followed by two hex digits (write % as %25)")
 		}
 		return err
 	}
