@@ -50,6 +50,13 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		return 0
 	}
+	// SIGHUP's default action ends the process. The scheduler reloads on it
+	// while it runs; before it starts and after it stops, while tasks in
+	// flight finish, a SIGHUP (a log rotation, a reload sent at the wrong
+	// moment) must not cut the start or the shutdown short: it is dropped.
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	defer signal.Stop(hangup)
 	if err := cfg.EnsureSecrets(); err != nil {
 		fmt.Fprintln(stderr, "backofficed: "+err.Error())
 		return 1
