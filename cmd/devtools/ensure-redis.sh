@@ -27,9 +27,16 @@ if [[ $mode == test-deps ]]; then
 fi
 
 host=${addr%:*}; port=${addr##*:}
-if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+if reply=$(timeout 5 redis-cli -h "$host" -p "$port" ping 2>&1); then
   echo "Redis answers at $addr" >&2
   exit 0
+fi
+# Something that is not Redis (or a Redis that refuses us) holds the port:
+# starting a redis-server there would only fail to bind.
+if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+  echo "$addr is taken by something that does not answer as Redis (redis-cli ping: ${reply:-no reply within 5s});" >&2
+  echo "stop it, or use another address: make run REDIS_ADDR=127.0.0.1:6390" >&2
+  exit 1
 fi
 mkdir -p "$data_dir/redis"
 dir=$(cd "$data_dir/redis" && pwd)
