@@ -125,6 +125,37 @@ func TestDaemonRedisUnreachable(t *testing.T) {
 	}
 }
 
+// TestDaemonDeliveryError: a template directory that cannot be read stops
+// the start with an error naming it (it panicked: newDelivery's cleanup
+// closed the nil delivery its error return had set).
+func TestDaemonDeliveryError(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "no-templates")
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{
+			"BACKOFFICE_REDIS_URL":     redistest.Start(t).URL(),
+			"BACKOFFICE_DATA_DIR":      t.TempDir(),
+			"BACKOFFICE_HTTP_ADDR":     "127.0.0.1:0",
+			"BACKOFFICE_TEMPLATES_DIR": missing,
+		}[k]
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *daemon
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				t.Fatalf("newDaemon() panicked: %v", v)
+			}
+		}()
+		d, err = newDaemon(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	}()
+	if d != nil || err == nil || !strings.Contains(err.Error(), "templates: ") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("newDaemon() = %v, %v; want an error naming %s", d, err, missing)
+	}
+}
+
 func TestDaemonHTTPAddrInUse(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

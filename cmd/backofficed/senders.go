@@ -42,9 +42,11 @@ func (d *daemon) templateOptions() templates.Options {
 
 // newDelivery builds the templates, senders and campaign engine from the
 // configuration. On error, what it opened is closed again.
-func (d *daemon) newDelivery(reg prometheus.Registerer) (dl *delivery, err error) {
+func (d *daemon) newDelivery(reg prometheus.Registerer) (_ *delivery, err error) {
 	cfg := d.cfg
-	dl = &delivery{
+	// dl is not the named result: an error return sets that to nil, and the
+	// cleanup must still close what dl opened.
+	dl := &delivery{
 		unsub: campaigns.Unsubscriber{Secret: []byte(cfg.UnsubscribeSecret), PublicURL: cfg.PublicURL},
 		inbox: inbox.New(d.rdb, cfg.KeyPrefix),
 	}
