@@ -75,8 +75,12 @@ func urlSecrets(raw string) []string {
 	var out []string
 	// Cut the authority by hand: net/url refuses host lists.
 	if _, rest, ok := strings.Cut(raw, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.ContainsAny(rest[:at], "/?#") {
-			if _, pass, ok := strings.Cut(rest[:at], ":"); ok && pass != "" {
+		authority := rest
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			authority = rest[:end] // a query value may hold an @ too
+		}
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			if _, pass, ok := strings.Cut(authority[:at], ":"); ok && pass != "" {
 				out = append(out, pass)
 				if dec, err := url.PathUnescape(pass); err == nil && dec != pass {
 					out = append(out, dec)

@@ -155,6 +155,11 @@ func TestSecrets(t *testing.T) {
 			t.Errorf("Secrets() = %q, lacks %q", got, want)
 		}
 	}
+	// An @ in a query value does not hide the password before the host.
+	at := Config{RedisURL: "redis-sentinel://u:mainpw@s1/m?sentinel_password=s@pw"}
+	if got := at.Secrets(); !slices.Contains(got, "mainpw") || !slices.Contains(got, "s@pw") {
+		t.Errorf("Secrets() of %s = %q, want mainpw and s@pw", at.RedisURL, got)
+	}
 	if got := (Config{RedisURL: "redis://127.0.0.1:6379/0"}).Secrets(); len(got) != 0 {
 		t.Errorf("Secrets() without secrets = %q, want none", got)
 	}
