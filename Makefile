@@ -13,8 +13,13 @@ build: ## build backofficed and backoffice into ./bin
 
 # run: a local daemon on the defaults. Starts a Redis with AOF under ./var when
 # none answers at $(REDIS_ADDR), creates an operator token in $(TOKEN_FILE).
+# An exported BACKOFFICE_REDIS_URL wins: then no local Redis is looked for.
 run: build token
-	@REDIS_ADDR=$(REDIS_ADDR) DATA_DIR=$(DATA_DIR) cmd/devtools/ensure-redis.sh serve
+	@if [ -n "$${BACKOFFICE_REDIS_URL:-}" ]; then \
+		echo "using BACKOFFICE_REDIS_URL from the environment" >&2; \
+	else \
+		REDIS_ADDR=$(REDIS_ADDR) DATA_DIR=$(DATA_DIR) cmd/devtools/ensure-redis.sh serve; \
+	fi
 	@echo "dashboard and API on http://$(HTTP_ADDR); operator token in $(TOKEN_FILE)"
 	BACKOFFICE_REDIS_URL=$${BACKOFFICE_REDIS_URL:-redis://$(REDIS_ADDR)/0} \
 	BACKOFFICE_HTTP_ADDR=$${BACKOFFICE_HTTP_ADDR:-$(HTTP_ADDR)} \
