@@ -197,12 +197,19 @@ func TestRealMain(t *testing.T) {
 		{"bad config lists every error", []string{"-check"},
 			map[string]string{"BACKOFFICE_CONCURRENCY": "abc", "BACKOFFICE_PHONE_REGION": "XX"},
 			2, nil, []string{"invalid configuration", `BACKOFFICE_CONCURRENCY: must be a whole number between 1 and 1000, got "abc"`, "BACKOFFICE_PHONE_REGION: "}},
+		{"misspelt variable", []string{"-check"},
+			map[string]string{"BACKOFFICE_PUBLC_URL": "https://bo.example.com"},
+			2, nil, []string{"BACKOFFICE_PUBLC_URL: unknown variable; did you mean BACKOFFICE_PUBLIC_URL?"}},
 		{"help", []string{"-h"}, nil, 0, []string{"Usage: backofficed", "BACKOFFICE_REDIS_URL"}, nil},
 		{"unknown flag", []string{"-nope"}, nil, 2, nil, []string{"flag provided but not defined: -nope"}},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		code := realMain(tt.args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
+		var environ []string
+		for k, v := range tt.env {
+			environ = append(environ, k+"="+v)
+		}
+		code := realMain(tt.args, func(k string) string { return tt.env[k] }, environ, &stdout, &stderr)
 		if code != tt.wantCode {
 			t.Errorf("%s: exit %d, want %d; stderr:\n%s", tt.name, code, tt.wantCode, stderr.String())
 		}

@@ -24,18 +24,20 @@ import (
 )
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(realMain(os.Args[1:], os.Getenv, os.Environ(), os.Stdout, os.Stderr))
 }
 
 // realMain runs the daemon and returns the exit status: 0 after a clean
 // shutdown or -check, 1 when the daemon fails, 2 for a bad configuration.
-// Logs (JSON) go to stdout; configuration problems to stderr.
-func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// Logs (JSON) go to stdout; configuration problems to stderr. environ
+// (os.Environ) is checked for misspelt BACKOFFICE_* names.
+func realMain(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(getenv, args)
 	if errors.Is(err, flag.ErrHelp) {
 		config.Usage(stdout)
 		return 0
 	}
+	err = errors.Join(err, config.CheckNames(environ))
 	if err != nil {
 		fmt.Fprintln(stderr, "backofficed: invalid configuration:")
 		for _, e := range splitErrors(err) {

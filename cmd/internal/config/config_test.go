@@ -470,3 +470,38 @@ func TestSMTPURLErrorsNeverRepeatThePassword(t *testing.T) {
 		}
 	}
 }
+
+// A misspelt variable must stop the start, not leave its setting at the
+// default in silence; its value (maybe a secret) is never repeated.
+func TestCheckNames(t *testing.T) {
+	t.Parallel()
+	err := CheckNames([]string{
+		"PATH=/usr/bin",
+		"BACKOFFICE_PUBLIC_URL=https://shop.example",
+		"BACKOFFICE_URL=http://127.0.0.1:8080", // the CLI's
+		"BACKOFFICE_TOKEN=cli-token-hunter2",   // the CLI's
+		"BACKOFFICE_PUBLC_URL=https://bo.example.com",
+		"BACKOFFICE_TWILIO_AUTHTOKEN=hunter2-token",
+		"BACKOFFICE_COLOUR=blue",
+	})
+	want := []string{
+		"BACKOFFICE_COLOUR: unknown variable",
+		"BACKOFFICE_PUBLC_URL: unknown variable; did you mean BACKOFFICE_PUBLIC_URL?",
+		"BACKOFFICE_TWILIO_AUTHTOKEN: unknown variable; did you mean BACKOFFICE_TWILIO_AUTH_TOKEN?",
+	}
+	var got []string
+	for _, e := range splitErrors(err) {
+		if e != nil {
+			got = append(got, e.Error())
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CheckNames() (-want,+got):\n%s", diff)
+	}
+	if err != nil && strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("CheckNames() repeats a value: %v", err)
+	}
+	if err := CheckNames([]string{"BACKOFFICE_REDIS_URL=redis://h/0", "HOME=/root"}); err != nil {
+		t.Errorf("CheckNames() of known names = %v, want nil", err)
+	}
+}
