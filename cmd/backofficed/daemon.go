@@ -75,7 +75,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *daemon, err error) {
 	for _, dir := range []string{cfg.DataDir, cfg.OutboxDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
+			return nil, fmt.Errorf("BACKOFFICE_DATA_DIR: %w", err)
 		}
 	}
 	rdb, err := openRedis(ctx, cfg.RedisURL)

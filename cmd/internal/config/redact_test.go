@@ -140,6 +140,20 @@ func TestEnsureSecretsRejectsShortFile(t *testing.T) {
 	}
 }
 
+// A data dir that cannot be made stops the start with an error naming
+// the variable, not only "unsubscribe secret".
+func TestEnsureSecretsNamesDataDir(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{DataDir: filepath.Join(file, "var")}
+	if err := c.EnsureSecrets(); err == nil || !strings.HasPrefix(err.Error(), "BACKOFFICE_DATA_DIR: ") {
+		t.Errorf("EnsureSecrets() = %v, want an error naming BACKOFFICE_DATA_DIR", err)
+	}
+}
+
 func TestSecrets(t *testing.T) {
 	t.Parallel()
 	c := Config{

@@ -24,7 +24,7 @@ func (c *Config) EnsureSecrets() error {
 		return nil
 	}
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
-		return fmt.Errorf("unsubscribe secret: %w", err)
+		return fmt.Errorf("BACKOFFICE_DATA_DIR: unsubscribe secret: %w", err)
 	}
 	path := filepath.Join(c.DataDir, unsubscribeSecretFile)
 	secret, err := readSecret(path)
@@ -32,7 +32,7 @@ func (c *Config) EnsureSecrets() error {
 		secret, err = createSecret(path)
 	}
 	if err != nil {
-		return fmt.Errorf("unsubscribe secret: %w", err)
+		return fmt.Errorf("BACKOFFICE_DATA_DIR: unsubscribe secret: %w", err)
 	}
 	c.UnsubscribeSecret = secret
 	return nil
