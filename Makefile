@@ -27,9 +27,14 @@ run: build token
 	BACKOFFICE_API_TOKENS=$${BACKOFFICE_API_TOKENS:-local:operator:$$(cat $(TOKEN_FILE))} \
 	$(BIN)/backofficed
 
+# token: the daemon writes its outbox, imports and secrets in $(DATA_DIR), and
+# make run passes the token file's contents as the operator token: an
+# unreadable file would give an empty secret, so both are checked here.
 token:
 	@mkdir -p $(DATA_DIR)
+	@test -w $(DATA_DIR) || { echo "$(DATA_DIR) is not writable by $$(id -un) (owner: $$(stat -c %U $(DATA_DIR))): fix its owner or use make run DATA_DIR=./var2" >&2; exit 1; }
 	@test -s $(TOKEN_FILE) || (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > $(TOKEN_FILE))
+	@test -r $(TOKEN_FILE) || { echo "$(TOKEN_FILE) is not readable by $$(id -un) (owner: $$(stat -c %U $(TOKEN_FILE))): fix its owner, or delete it to make a new token" >&2; exit 1; }
 
 # test: the whole suite against real servers (redis-server started per test).
 test:
