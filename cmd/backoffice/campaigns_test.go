@@ -425,7 +425,7 @@ func TestSchedulesList(t *testing.T) {
 	}
 	r = runCLI(t, d.url, testViewer, "", "schedules", "list")
 	matchAll(t, "schedules list after a refused reload", r.stderr,
-		`(?m)^warning: the schedules files on disk were rejected at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+; the ones loaded before stay in force until they are fixed:$`,
+		`(?m)^warning: the schedule files on disk were rejected at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+; the ones loaded before stay in force until they are fixed:$`,
 		`(?m)^  `+regexp.QuoteMeta(broken)+`:1: timezone: `)
 	if r.code != 0 || !strings.Contains(r.stdout, "heartbeat") {
 		t.Errorf("schedules list after a refused reload = %d %q, want the entries in force", r.code, r.stdout)

@@ -71,7 +71,7 @@ func schedulesList(ctx context.Context, a *app, args []string) error {
 	}
 	for _, r := range v.Rejected { // the operator's edit is not what runs
 		fmt.Fprintf(a.stderr, "warning: the %s files on disk were rejected at %s; the ones loaded before stay in force until they are fixed:\n",
-			r.What, r.At.Local().Format("2006-01-02 15:04:05 MST"))
+			strings.TrimSuffix(r.What, "s"), r.At.Local().Format("2006-01-02 15:04:05 MST"))
 		for _, p := range r.Problems {
 			fmt.Fprintf(a.stderr, "  %s\n", p)
 		}

@@ -210,7 +210,7 @@ func TestDaemonShowsRefusedReloads(t *testing.T) {
 		t.Errorf("backoffice_reload_rejected after refused reloads = %s, %s, want 1, 1", a, b)
 	}
 	_, page := td.get(t, "/")
-	for _, want := range []string{"The schedules files on disk were rejected", "The templates files on disk were rejected", html.EscapeString(wantSched)} {
+	for _, want := range []string{"The schedule files on disk were rejected", "The template files on disk were rejected", html.EscapeString(wantSched)} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the dashboard does not say %q", want)
 		}

@@ -63,5 +63,5 @@ func (r Rejected) attentionLine(now time.Time) string {
 		more = fmt.Sprintf("; and %d more (GET /api/schedules lists them)", n)
 	}
 	return fmt.Sprintf("The %s files on disk were rejected %s (%s): the ones loaded before stay in force until they are fixed: %s%s.",
-		r.What, fromNow(r.At, now), r.At.UTC().Format("2006-01-02 15:04:05 UTC"), strings.Join(problems, "; "), more)
+		strings.TrimSuffix(r.What, "s"), fromNow(r.At, now), r.At.UTC().Format("2006-01-02 15:04:05 UTC"), strings.Join(problems, "; "), more)
 }
