@@ -196,7 +196,7 @@ func TestRealMain(t *testing.T) {
 			0, []string{"BACKOFFICE_API_TOKENS", "ops:operator:<redacted>", "warning: no SMTP relay"}, nil},
 		{"bad config lists every error", []string{"-check"},
 			map[string]string{"BACKOFFICE_CONCURRENCY": "abc", "BACKOFFICE_PHONE_REGION": "XX"},
-			2, nil, []string{"invalid configuration", `BACKOFFICE_CONCURRENCY: must be a whole number between 1 and 1000, got "abc"`, "BACKOFFICE_PHONE_REGION: "}},
+			2, nil, []string{"invalid configuration", `BACKOFFICE_CONCURRENCY: must be a whole number between 3 and 1000, got "abc"`, "BACKOFFICE_PHONE_REGION: "}},
 		{"misspelt variable", []string{"-check"},
 			map[string]string{"BACKOFFICE_PUBLC_URL": "https://bo.example.com"},
 			2, nil, []string{"BACKOFFICE_PUBLC_URL: unknown variable; did you mean BACKOFFICE_PUBLIC_URL?"}},

@@ -105,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.aof, "aof", true, "run redis-server with AOF (appendfsync everysec), as in production")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directories (logs, AOF) after a successful run")
 	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections: BACKOFFICE_SMTP_POOL and the baseline's (1..64); 8 = the daemon's default")
-	fs.IntVar(&o.concurrency, "concurrency", 40, "BACKOFFICE_CONCURRENCY of the daemon (1..1000); 40 = the daemon's default")
+	fs.IntVar(&o.concurrency, "concurrency", 40, "BACKOFFICE_CONCURRENCY of the daemon (3..1000); 40 = the daemon's default")
 	fs.IntVar(&o.emailRecipients, "email-recipients", 100_000, "recipients of the e-mail campaign (b)")
 	fs.IntVar(&o.baselineMessages, "baseline-messages", 100_000, "messages go-mail sends straight to the sink (a)")
 	fs.IntVar(&o.emailRounds, "email-rounds", 3, "rounds of (a) around (b), each with a campaign of its own; the round with the median (b)/(a) is reported (1..9)")
@@ -164,8 +164,8 @@ func (o options) check(fs *flag.FlagSet) error {
 		return errors.New("-daemon is required: the backofficed binary to measure")
 	case o.smtpPool < 1 || o.smtpPool > 64:
 		return fmt.Errorf("-smtp-pool: want 1..64 (BACKOFFICE_SMTP_POOL's range), got %d", o.smtpPool)
-	case o.concurrency < 1 || o.concurrency > 1000:
-		return fmt.Errorf("-concurrency: want 1..1000, got %d", o.concurrency)
+	case o.concurrency < 3 || o.concurrency > 1000:
+		return fmt.Errorf("-concurrency: want 3..1000 (BACKOFFICE_CONCURRENCY's range), got %d", o.concurrency)
 	case o.emailRecipients < 1 || o.emailRecipients > maxAudience:
 		return fmt.Errorf("-email-recipients: want 1..%d, got %d", maxAudience, o.emailRecipients)
 	case o.emailRounds < 1 || o.emailRounds > 9:

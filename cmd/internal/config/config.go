@@ -45,8 +45,8 @@ type Config struct {
 	// (BACKOFFICE_API_TOKENS_FILE, default empty).
 	APITokensFile string
 	// Concurrency is how many tasks this daemon runs at once
-	// (BACKOFFICE_CONCURRENCY, default 40, 1..1000). Campaign chunks take
-	// at most CampaignChunks of them.
+	// (BACKOFFICE_CONCURRENCY, default 40, 3..1000). Campaign chunks take
+	// at most CampaignChunks of them, which leaves at least 2.
 	Concurrency int
 	// LogLevel is the lowest level logged (BACKOFFICE_LOG_LEVEL: debug,
 	// info, warn or error; default info).

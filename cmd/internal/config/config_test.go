@@ -116,9 +116,12 @@ func TestLoadEnvAndFlags(t *testing.T) {
 // Campaign chunks never take every worker: a fifth, at least two, stay
 // for the daemon's other jobs.
 func TestCampaignChunks(t *testing.T) {
-	for conc, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 10: 8, 20: 16, 100: 80} {
+	for conc, want := range map[int]int{3: 1, 4: 2, 10: 8, 20: 16, 100: 80} {
 		if got := (Config{Concurrency: conc}).CampaignChunks(); got != want {
 			t.Errorf("Concurrency %d: CampaignChunks() = %d, want %d", conc, got, want)
+		}
+		if left := conc - (Config{Concurrency: conc}).CampaignChunks(); left < 2 {
+			t.Errorf("Concurrency %d: %d workers left for other tasks during a campaign, want at least 2", conc, left)
 		}
 	}
 }
@@ -174,11 +177,12 @@ func TestRules(t *testing.T) {
 		{map[string]string{"BACKOFFICE_PUBLIC_URL": "https://u:p@bo.example.com"}, `BACKOFFICE_PUBLIC_URL: must not contain user:password@`},
 		{map[string]string{"BACKOFFICE_PUBLIC_URL": "https://bo.example.com/?x=1"}, `BACKOFFICE_PUBLIC_URL: must not have a query`},
 
-		{map[string]string{"BACKOFFICE_CONCURRENCY": "1"}, ""},
+		{map[string]string{"BACKOFFICE_CONCURRENCY": "3"}, ""},
+		{map[string]string{"BACKOFFICE_CONCURRENCY": "1"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 3 and 1000, got 1`},
 		{map[string]string{"BACKOFFICE_CONCURRENCY": "1000"}, ""},
-		{map[string]string{"BACKOFFICE_CONCURRENCY": "abc"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 1 and 1000, got "abc"`},
-		{map[string]string{"BACKOFFICE_CONCURRENCY": "0"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 1 and 1000, got 0`},
-		{map[string]string{"BACKOFFICE_CONCURRENCY": "1001"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 1 and 1000, got 1001`},
+		{map[string]string{"BACKOFFICE_CONCURRENCY": "abc"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 3 and 1000, got "abc"`},
+		{map[string]string{"BACKOFFICE_CONCURRENCY": "0"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 3 and 1000, got 0`},
+		{map[string]string{"BACKOFFICE_CONCURRENCY": "1001"}, `BACKOFFICE_CONCURRENCY: must be a whole number between 3 and 1000, got 1001`},
 		{map[string]string{"BACKOFFICE_CONCURRENCY": "2.5"}, `BACKOFFICE_CONCURRENCY: must be a whole number`},
 
 		{map[string]string{"BACKOFFICE_LOG_LEVEL": "error"}, ""},
@@ -309,7 +313,7 @@ func TestFlagErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"-concurrency", "x"}, `-concurrency (BACKOFFICE_CONCURRENCY): must be a whole number between 1 and 1000, got "x"`},
+		{[]string{"-concurrency", "x"}, `-concurrency (BACKOFFICE_CONCURRENCY): must be a whole number between 3 and 1000, got "x"`},
 		{[]string{"-redis-url", "redis://:hunter2@h:6379"}, `-redis-url (BACKOFFICE_REDIS_URL): a URL with a password belongs in the environment`},
 		{[]string{"-redis-url", "redis-sentinel://h/m?sentinel_password=hunter2"}, `belongs in the environment`},
 		{[]string{"-smtp-url", "smtp://h"}, `command line: flag provided but not defined: -smtp-url`},
@@ -369,7 +373,7 @@ func TestValidateBuiltConfig(t *testing.T) {
 	bad.APITokens = []Token{{Name: "x", Role: "root", Secret: "0123456789abcdef"}}
 	bad.Concurrency = 0
 	err = bad.Validate()
-	for _, want := range []string{`BACKOFFICE_API_TOKENS: token "x": role "root"`, `BACKOFFICE_CONCURRENCY: must be a whole number between 1 and 1000, got 0`} {
+	for _, want := range []string{`BACKOFFICE_API_TOKENS: token "x": role "root"`, `BACKOFFICE_CONCURRENCY: must be a whole number between 3 and 1000, got 0`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to contain %q", err, want)
 		}

@@ -46,7 +46,7 @@ func dir(env, flag, def, usage string, field func(*Config) *string) setting {
 type intRange struct{ lo, hi int }
 
 var (
-	concurrencyRange = intRange{1, 1000}
+	concurrencyRange = intRange{3, 1000} // a campaign takes all but at least 2, and at least 1
 	smtpPoolRange    = intRange{1, 64}
 )
 
