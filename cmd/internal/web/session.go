@@ -120,9 +120,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath returns p if it is a path on this server, else "/": the login
-// form must not redirect to another site.
+// form must not redirect to another site. Browsers drop tabs and newlines
+// from a Location and read a backslash as a slash, so "/\t/evil.example"
+// would take them to evil.example: a control character anywhere refuses p.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
+		strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return "/"
 	}
 	return p
