@@ -261,6 +261,8 @@ func TestAuthFailuresSayWhatToDo(t *testing.T) {
 			"backoffice: jobs kinds: the daemon refused the API token from BACKOFFICE_TOKEN: set BACKOFFICE_TOKEN or --token-file to a valid token"},
 		{"viewer enqueues", map[string]string{"BACKOFFICE_TOKEN": testViewer}, []string{"jobs", "enqueue", "customers:import"}, 1,
 			`backoffice: jobs enqueue customers:import: token "watcher" is a viewer; this needs an operator token (set BACKOFFICE_TOKEN or --token-file to one)`},
+		{"operator enqueues an internal kind", map[string]string{"BACKOFFICE_TOKEN": testOperator}, []string{"jobs", "enqueue", "sms:inbound"}, 1,
+			"backoffice: jobs enqueue sms:inbound: job kind sms:inbound is queued by the daemon itself (a signed webhook or a campaign launch), not through the API"},
 		{"token file wins", map[string]string{"BACKOFFICE_TOKEN": "wrong-0123456789abcdef"}, []string{"--token-file", tokenFile, "jobs", "kinds"}, 0, ""},
 		{"token file after the command", map[string]string{}, []string{"jobs", "kinds", "--token-file", tokenFile}, 0, ""},
 		{"missing token file", map[string]string{}, []string{"jobs", "kinds", "--token-file", "/no/such"}, 1,

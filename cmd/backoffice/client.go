@@ -185,6 +185,7 @@ func (c *client) newAPIError(status int, body []byte) *apiError {
 		Error  string `json:"error"`
 		Field  string `json:"field"`
 		TaskID string `json:"task_id"`
+		Need   string `json:"need_role"`
 	}
 	if json.Unmarshal(body, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(bytes.ToValidUTF8(body[:min(len(body), 200)], nil)))
@@ -195,7 +196,7 @@ func (c *client) newAPIError(status int, body []byte) *apiError {
 		ae.hint = "no API token: set BACKOFFICE_TOKEN or pass --token-file (make run writes ./var/operator.token)"
 	case status == http.StatusUnauthorized:
 		ae.hint = "the daemon refused the API token from " + c.tokenSrc + ": set BACKOFFICE_TOKEN or --token-file to a valid token"
-	case status == http.StatusForbidden:
+	case status == http.StatusForbidden && e.Need != "": // the role is too weak: another token helps
 		ae.hint = e.Error + " (set BACKOFFICE_TOKEN or --token-file to one)"
 	}
 	return ae

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -103,7 +104,10 @@ func (s *Server) authorize(need config.Role, browser bool, h http.Handler) http.
 		}
 		noteCaller(r.Context(), c.Name)
 		if !c.Role.Allows(need) {
-			writeError(w, http.StatusForbidden, "token %q is a %s; this needs an %s token", c.Name, c.Role, need)
+			writeJSON(w, http.StatusForbidden, apiError{
+				Error:    fmt.Sprintf("token %q is a %s; this needs an %s token", c.Name, c.Role, need),
+				NeedRole: string(need),
+			})
 			return
 		}
 		if c.ViaCookie {

@@ -70,6 +70,14 @@ func TestForbiddenNamesTokenAndRole(t *testing.T) {
 	if msg, _ := body["error"].(string); !strings.Contains(msg, `"watcher"`) || !strings.Contains(msg, "operator") {
 		t.Errorf("403 error = %q, want it to name the token and the role needed", msg)
 	}
+	if need := body["need_role"]; need != "operator" {
+		t.Errorf("403 need_role = %v, want operator", need)
+	}
+	// A refusal that no other token escapes names no role.
+	code, body = b.callJSON(t, "POST", "/api/jobs/sms:inbound", operatorSecret, strings.NewReader(`{}`))
+	if _, has := body["need_role"]; code != http.StatusForbidden || has {
+		t.Errorf("POST an internal kind = %d %v, want 403 without need_role", code, body)
+	}
 }
 
 func TestNoTokensRefusesEverything(t *testing.T) {

@@ -9,10 +9,12 @@ import (
 )
 
 // apiError is the body of every JSON error. Field names the invalid input
-// field, when there is one.
+// field, when there is one; NeedRole the role a 403 for a too weak token
+// needs (other 403s have none: another token would not help).
 type apiError struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
+	Error    string `json:"error"`
+	Field    string `json:"field,omitempty"`
+	NeedRole string `json:"need_role,omitempty"`
 }
 
 // writeJSON writes v as JSON with status.
