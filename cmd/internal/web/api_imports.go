@@ -111,7 +111,8 @@ func validImportID(id string) bool {
 }
 
 // importView is an import as GET /api/imports/{id} shows it. Before the
-// worker starts, Summary is nil and State is "queued".
+// worker starts, Summary is nil and State is "queued", or "archived" when
+// its task gave up or was archived first: then nothing will run it.
 type importView struct {
 	ImportID string                   `json:"import_id"`
 	State    string                   `json:"state"`
@@ -151,6 +152,9 @@ func (s *Server) importStatus(r *http.Request, id string) (importView, error) {
 			return v, err
 		}
 		v.State = "queued"
+		if task.State == asynq.TaskStateArchived.String() {
+			v.State = "archived"
+		}
 		return v, nil
 	}
 	if err != nil {

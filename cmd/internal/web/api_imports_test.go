@@ -70,6 +70,27 @@ func TestImportUploadLandsFileAndTask(t *testing.T) {
 	}
 }
 
+// TestImportArchivedBeforeItStarted: an import whose task gave up (or an
+// operator archived it) before the worker wrote anything is not "queued":
+// nothing will run it.
+func TestImportArchivedBeforeItStarted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, body := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
+	}
+	id, _ := body["import_id"].(string)
+	if err := b.inspector.ArchiveTask(jobs.QueueBulk, "customers:import:"+id); err != nil {
+		t.Fatalf("archive the import's task: %v", err)
+	}
+	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	task, _ := body["task"].(map[string]any)
+	if code != http.StatusOK || body["state"] != "archived" || task["state"] != "archived" || body["summary"] != nil {
+		t.Errorf("GET /api/imports/%s with its task archived = %d %v; want state archived", id, code, body)
+	}
+}
+
 func TestImportUploadRefusals(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *web.Options) { o.MaxUploadBytes = 64 })

@@ -66,7 +66,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var ids []string
-	for range 2 {
+	for range 3 {
 		code, up := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
 		if code != http.StatusAccepted {
 			t.Fatalf("upload = %d %v", code, up)
@@ -76,6 +76,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	done := customers.ImportRequest{ImportID: ids[0], Path: filepath.Join(b.dataDir, "imports", ids[0]+".csv")}
 	if _, err := b.store.Import(t.Context(), done); err != nil {
 		t.Fatalf("run import %s: %v", ids[0], err)
+	}
+	if err := b.inspector.ArchiveTask(jobs.QueueBulk, "customers:import:"+ids[2]); err != nil { // never to run
+		t.Fatalf("archive the task of import %s: %v", ids[2], err)
 	}
 	ctx := newBrowser(t)
 
@@ -114,6 +117,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(ids[0] + `\s+finished\s+2\s+1\s+0\s+1\s`), // rows, imported, updated, rejected
 		regexp.MustCompile(ids[1] + `\s+queued\s+not started`),
+		regexp.MustCompile(ids[2] + `\s+archived\s+not started`),
 	} {
 		if !want.MatchString(imports) {
 			t.Errorf("recent imports table lacks %s:\n%s", want, imports)
