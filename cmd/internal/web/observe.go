@@ -76,11 +76,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// secretPaths are the path prefixes whose rest is a secret: a one-click
-// unsubscribe token (/u/<token>) lets whoever holds it opt the customer
-// out, and its payload names the customer or address. The log shows only
-// the prefix.
-var secretPaths = []string{"/u/"}
+// secretPaths are the path prefixes whose rest is a secret or names a
+// customer: a one-click unsubscribe token (/u/<token>) lets whoever holds
+// it opt the customer out, and its payload names the customer or address;
+// a customer lookup (/api/customers/<ref>) is by e-mail address or phone
+// number as often as by id. The log shows only the prefix (the route and
+// the caller are logged).
+var secretPaths = []string{"/u/", "/api/customers/"}
 
 // logPath returns the request's path as logged: with the secret segment of
 // a secretPaths route replaced by "…". The path is cleaned first, so a

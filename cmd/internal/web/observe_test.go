@@ -3,6 +3,7 @@ package web_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -101,5 +102,45 @@ func TestRequestLogHidesUnsubscribeToken(t *testing.T) {
 		if !routes[want] {
 			t.Errorf("no request line for method and route %q; got %v", want, routes)
 		}
+	}
+}
+
+// The request log does not name the customer a lookup was for: the ref of
+// GET /api/customers/{ref} is an e-mail address or a phone number as often
+// as an id. The line names the route and the caller.
+func TestRequestLogHidesCustomerRef(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, ref := range []string{"hidden.customer@example.sk", "+421905111222", "c-hidden-42"} {
+		if resp, body := b.call(t, "GET", "/api/customers/"+url.PathEscape(ref)+"?events=0", viewerSecret, nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET customer %s: %d %s, want 404", ref, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := b.call(t, "GET", "/x/../api/customers/hidden.customer@example.sk", viewerSecret, nil); resp.StatusCode/100 != 3 {
+		t.Errorf("GET of an unclean path: %d, want a redirect", resp.StatusCode)
+	}
+	logs := b.logs.String()
+	for _, private := range []string{"hidden.customer", "905111222", "c-hidden-42"} {
+		if strings.Contains(logs, private) {
+			t.Errorf("the log contains %q of a customer ref:\n%s", private, logs)
+		}
+	}
+	lookups := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == "http request" && rec["route"] == "GET /api/customers/{ref}" {
+			if rec["path"] != "/api/customers/…" {
+				t.Errorf("lookup logged with path %v, want /api/customers/…: %s", rec["path"], line)
+			}
+			if rec["status"] == 404.0 && rec["caller"] == "watcher" {
+				lookups++
+			}
+		}
+	}
+	if lookups != 3 {
+		t.Errorf("%d request lines for the lookups name the caller, want 3:\n%s", lookups, logs)
 	}
 }
