@@ -26,6 +26,11 @@ func (s *Server) registerMonitor() {
 	full := asynqmon.New(asynqmon.Options{RootPath: monitorRoot, RedisConnOpt: conn})
 	readOnly := asynqmon.New(asynqmon.Options{RootPath: monitorRoot, RedisConnOpt: conn, ReadOnly: true})
 	s.page(full.RootPath()+"/", config.RoleViewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// asynqmon sets no framing policy of its own, and its buttons
+		// delete and run tasks: no other page may frame it (a same-site
+		// page gets the SameSite=Strict session cookie sent along).
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
 		c, _ := callerOf(r.Context())
 		if c.Role.Allows(config.RoleOperator) {
 			full.ServeHTTP(w, r)

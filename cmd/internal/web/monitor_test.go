@@ -1,9 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 )
 
 // TestMonitorReadOnlyForViewers: asynqmon is behind our auth, read-only for
@@ -33,5 +39,45 @@ func TestMonitorReadOnlyForViewers(t *testing.T) {
 	info, err := b.inspector.GetQueueInfo("bulk")
 	if err != nil || !info.Paused {
 		t.Errorf("queue bulk after the operator paused it: paused=%v err=%v", info != nil && info.Paused, err)
+	}
+}
+
+// TestMonitorCannotBeFramed: a page of another origin on the same site (a
+// sibling subdomain, another port) gets the SameSite=Strict session cookie
+// sent along when it frames the monitor, whose buttons delete and run
+// tasks. The browser must refuse to show it framed.
+func TestMonitorCannotBeFramed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	resp, _ := b.call(t, "GET", "/monitor/", operatorSecret, nil)
+	if xfo, csp := resp.Header.Get("X-Frame-Options"), resp.Header.Get("Content-Security-Policy"); xfo != "DENY" || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("GET /monitor/: X-Frame-Options %q, Content-Security-Policy %q; want DENY and frame-ancestors 'none'", xfo, csp)
+	}
+
+	framer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`<!doctype html><title>framer</title><iframe src="` + b.ts.URL + `/monitor/"></iframe>`))
+	}))
+	t.Cleanup(framer.Close)
+	ctx := newBrowser(t)
+	signIn(t, ctx, b.ts.URL, operatorSecret)
+	if err := chromedp.Do(ctx, chromedp.Navigate(framer.URL)); err != nil {
+		t.Fatalf("open the framing page: %v", err)
+	}
+	frameTree := func(ctx context.Context, tg *chromedp.Target) (*page.FrameTree, error) {
+		res, err := cdp.Call(ctx, tg, page.GetFrameTree, cdp.Empty{})
+		return res.FrameTree, err
+	}
+	var got string
+	eventually(t, "the browser refuses the framed monitor", func() bool {
+		tree := run(t, ctx, frameTree)
+		if len(tree.ChildFrames) != 1 {
+			return false
+		}
+		f := tree.ChildFrames[0].Frame
+		got = f.URL
+		return f.UnreachableURL == b.ts.URL+"/monitor/"
+	})
+	if !strings.HasPrefix(got, "chrome-error:") {
+		t.Errorf("the framed monitor is at %q, want Chromium's error page", got)
 	}
 }
