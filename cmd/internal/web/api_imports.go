@@ -81,7 +81,8 @@ func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, path string
 		return fail(http.StatusInternalServerError, errors.New("import upload: cannot store the file"))
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
-	n, err := io.Copy(tmp, http.MaxBytesReader(w, r.Body, s.maxUpload))
+	body := &readSide{r: http.MaxBytesReader(w, r.Body, s.maxUpload)}
+	n, err := io.Copy(tmp, body)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -90,11 +91,14 @@ func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, path string
 	}
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
+	case errors.As(body.err, &tooBig):
 		return fail(http.StatusRequestEntityTooLarge, fmt.Errorf("request body: larger than %d bytes", s.maxUpload))
-	case err != nil:
-		s.log.WarnContext(r.Context(), "import upload: write", "err", err)
-		return fail(http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+	case body.err != nil:
+		s.log.WarnContext(r.Context(), "import upload: read", "err", body.err)
+		return fail(http.StatusBadRequest, fmt.Errorf("request body: %w", body.err))
+	case err != nil: // the disk, not the client: a full disk is the daemon's problem
+		s.log.ErrorContext(r.Context(), "import upload: write", "err", err)
+		return fail(http.StatusInternalServerError, errors.New("import upload: cannot store the file"))
 	case n == 0:
 		return fail(http.StatusBadRequest, errors.New("request body: empty; send the CSV file"))
 	}
@@ -103,6 +107,21 @@ func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, path string
 		return fail(http.StatusInternalServerError, errors.New("import upload: cannot store the file"))
 	}
 	return nil
+}
+
+// readSide remembers the error of the reader it wraps (other than EOF), so
+// that a failed copy tells the client's side from the disk's.
+type readSide struct {
+	r   io.Reader
+	err error
+}
+
+func (rs *readSide) Read(p []byte) (int, error) {
+	n, err := rs.r.Read(p)
+	if err != nil && err != io.EOF {
+		rs.err = err
+	}
+	return n, err
 }
 
 // validImportID reports whether id is an import ID the jobs contract accepts.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -151,5 +152,41 @@ func TestUploadStreamsLargeFile(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(b.dataDir, "imports", body["import_id"].(string)+".csv"))
 	if err != nil || !bytes.Equal(got, csv.Bytes()) {
 		t.Errorf("stored file: %d bytes, %v; want the %d bytes sent", len(got), err, csv.Len())
+	}
+}
+
+// TestUploadThatCannotBeStored: when the daemon cannot write the upload (a
+// full disk; here a file size limit on the process), that is the daemon's
+// 500, logged as an error, and the answer does not show its paths. Not
+// parallel: the limit holds for the whole test process while it runs.
+func TestUploadThatCannotBeStored(t *testing.T) {
+	b := setup(t)
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	small := old
+	small.Cur = 64 << 10
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &small); err != nil {
+		t.Skipf("cannot limit the file size: %v", err)
+	}
+	body := strings.Repeat("c-1,Someone\n", 20<<10)
+	code, answer := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader("id,name\n"+body), "Content-Type", "text/csv")
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := answer["error"].(string)
+	if code != http.StatusInternalServerError || strings.Contains(msg, b.dataDir) {
+		t.Errorf("POST /api/imports that cannot be stored = %d %q; want 500 without the daemon's paths", code, msg)
+	}
+	if !strings.Contains(b.logs.String(), `"level":"ERROR","msg":"import upload: write"`) {
+		t.Errorf("the write failure is not logged as an error:\n%s", b.logs.String())
+	}
+	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
+	if len(entries) != 0 {
+		t.Errorf("the failed upload left files: %v", entries)
+	}
+	if qs, _ := b.inspector.Queues(); len(qs) != 0 {
+		t.Errorf("the failed upload enqueued into %v", qs)
 	}
 }
