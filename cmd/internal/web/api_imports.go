@@ -50,6 +50,10 @@ func (s *Server) uploadImport(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, err)
 		return
 	}
+	if r.ContentLength > s.maxUpload { // not after a gigabyte of it
+		writeError(w, http.StatusRequestEntityTooLarge, "request body: larger than %d bytes", s.maxUpload)
+		return
+	}
 	if err := s.storeUpload(w, r, args.Path); err != nil {
 		return
 	}

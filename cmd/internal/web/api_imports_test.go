@@ -2,13 +2,16 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -188,5 +191,41 @@ func TestUploadThatCannotBeStored(t *testing.T) {
 	}
 	if qs, _ := b.inspector.Queues(); len(qs) != 0 {
 		t.Errorf("the failed upload enqueued into %v", qs)
+	}
+}
+
+// TestUploadRefusedByItsLength: a body whose Content-Length is over the cap
+// is refused at once, before the daemon waits for (and writes) a cap's
+// worth of it. The body here stalls after a few bytes, as a slow link of a
+// gigabyte would.
+func TestUploadRefusedByItsLength(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *web.Options) { o.MaxUploadBytes = 1 << 20 })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write([]byte("id,name\n"))
+		<-ctx.Done() // the transport waits for its body: end it with the test
+		pw.CloseWithError(ctx.Err())
+	}()
+	req, err := http.NewRequestWithContext(ctx, "POST", b.ts.URL+"/api/imports", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 2 << 20
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Authorization", "Bearer "+operatorSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /api/imports with Content-Length over the cap: %v; want a 413 at once", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /api/imports with Content-Length over the cap = %d, want 413", resp.StatusCode)
+	}
+	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
+	if len(entries) != 0 {
+		t.Errorf("the refused upload left files: %v", entries)
 	}
 }
