@@ -134,8 +134,9 @@ func validImportID(id string) bool {
 }
 
 // importView is an import as GET /api/imports/{id} shows it. Before the
-// worker starts, Summary is nil and State is "queued", or "archived" when
-// its task gave up or was archived first: then nothing will run it.
+// worker starts, Summary is nil and State is "queued". State is "archived"
+// when its task was archived (it gave up, or an operator archived it)
+// before the import finished: then nothing will run it any more.
 type importView struct {
 	ImportID string                   `json:"import_id"`
 	State    string                   `json:"state"`
@@ -184,6 +185,9 @@ func (s *Server) importStatus(r *http.Request, id string) (importView, error) {
 		return v, err
 	}
 	v.Summary, v.State = &sum, sum.Status
+	if sum.Status == customers.ImportRunning && task != nil && task.State == asynq.TaskStateArchived.String() {
+		v.State = "archived" // the summary says how far it got
+	}
 	errs, err := s.customers.ImportErrors(r.Context(), id, importErrorsShown)
 	if err != nil {
 		return v, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -227,5 +228,36 @@ func TestUploadRefusedByItsLength(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
 	if len(entries) != 0 {
 		t.Errorf("the refused upload left files: %v", entries)
+	}
+}
+
+// TestImportArchivedMidway: an import left "running" by a task that was
+// then archived (a crash or panic on its last attempt, an operator in the
+// monitor) is not running: nothing will continue it.
+func TestImportArchivedMidway(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, body := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
+	}
+	id, _ := body["import_id"].(string)
+	ctx, stop := context.WithCancel(t.Context())
+	_, err := b.store.Import(ctx, customers.ImportRequest{ImportID: id, Path: filepath.Join(b.dataDir, "imports", id+".csv"),
+		BatchSize: 1, Progress: func(customers.ImportSummary) { stop() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Import = %v, want it stopped midway", err)
+	}
+	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	if code != http.StatusOK || body["state"] != "running" {
+		t.Fatalf("GET /api/imports/%s stopped midway, task pending = %d %v; want running", id, code, body)
+	}
+	if err := b.inspector.ArchiveTask(jobs.QueueBulk, "customers:import:"+id); err != nil {
+		t.Fatalf("archive the import's task: %v", err)
+	}
+	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	sum, _ := body["summary"].(map[string]any)
+	if code != http.StatusOK || body["state"] != "archived" || sum["status"] != "running" {
+		t.Errorf("GET /api/imports/%s stopped midway, task archived = %d %v; want state archived with the summary kept", id, code, body)
 	}
 }
