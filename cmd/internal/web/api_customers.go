@@ -43,7 +43,9 @@ func (s *Server) showCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.storeError(w, r, "customer "+strconv.Quote(ref), err)
+		// The ref is an e-mail address or a phone number as often as an
+		// id, and the store's errors repeat it: the log gets neither.
+		s.storeErrorLogged(w, r, "customer "+strconv.Quote(ref), "customer lookup", rootCause(err), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, customerView{Customer: c, Events: events})
@@ -65,11 +67,29 @@ func eventsParam(r *http.Request) (int, error) {
 // storeError answers a store failure: a validation error of the store
 // (an invalid ref) is the caller's 400; anything else is logged and 503.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.storeErrorLogged(w, r, what, what, err, err)
+}
+
+// storeErrorLogged is storeError with what the log says of the failure
+// (logWhat, logErr) apart from what the caller is told.
+func (s *Server) storeErrorLogged(w http.ResponseWriter, r *http.Request, what, logWhat string, logErr, err error) {
 	var fe *customers.FieldError
 	if errors.As(err, &fe) {
 		writeFieldError(w, fe.Field, what+": "+err.Error())
 		return
 	}
-	s.log.ErrorContext(r.Context(), "store read failed", "what", what, "err", err)
+	s.log.ErrorContext(r.Context(), "store read failed", "what", logWhat, "err", logErr)
 	writeError(w, http.StatusServiceUnavailable, "%s: the store is not reachable; try again", what)
+}
+
+// rootCause is the innermost error of a chain of single wraps: the
+// failure itself (Redis's), without the context the wraps added.
+func rootCause(err error) error {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err
+		}
+		err = inner
+	}
 }

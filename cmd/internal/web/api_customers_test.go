@@ -86,3 +86,26 @@ func TestShowCustomerRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestShowCustomerStoreDownLogsNoRef: when Redis fails, the lookup is
+// logged without the e-mail address or phone number it was for.
+func TestShowCustomerStoreDownLogsNoRef(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.redis.Stop()
+	for _, ref := range []string{"jana@example.com", "+421905123456"} {
+		code, body := b.callJSON(t, "GET", "/api/customers/"+url.PathEscape(ref), viewerSecret, nil)
+		if msg, _ := body["error"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, "not reachable") {
+			t.Errorf("GET /api/customers/%s with Redis down = %d %v, want 503", ref, code, body)
+		}
+	}
+	logs := b.logs.String()
+	if !strings.Contains(logs, "customer lookup") {
+		t.Errorf("the failed lookups are not logged:\n%s", logs)
+	}
+	for _, pii := range []string{"jana@example.com", "421905123456", "jana%40example.com"} {
+		if strings.Contains(logs, pii) {
+			t.Errorf("the log names %s:\n%s", pii, logs)
+		}
+	}
+}
