@@ -245,13 +245,21 @@ func permanent(err error) error { return fmt.Errorf("%w: %w", asynq.SkipRetry, e
 
 func isTaskConflict(err error) bool { return errors.Is(err, asynq.ErrTaskIDConflict) }
 
-// Launch enqueues the launch of a run of c. An empty run gets a new id
-// (NewRunID); the id is returned.
+// Launch enqueues the launch of a run of c and records the run at once
+// (see Store.recordLaunched). An empty run gets a new id (NewRunID); the
+// id is returned.
 func (e *Engine) Launch(ctx context.Context, c jobs.Campaign, run, trigger string) (string, error) {
 	if run == "" {
 		run = NewRunID(e.cfg.Now())
 	}
-	return run, enqueueLaunch(ctx, e.cfg.Enqueuer, jobs.CampaignLaunchArgs{Campaign: c, Run: run, Trigger: trigger})
+	a := jobs.CampaignLaunchArgs{Campaign: c, Run: run, Trigger: trigger}
+	if err := enqueueLaunch(ctx, e.cfg.Enqueuer, a); err != nil {
+		return run, err
+	}
+	if err := e.store.recordLaunched(ctx, a); err != nil {
+		e.cfg.Logger.Warn("campaign run not recorded before its launch task; the task records it", "campaign", c.Name, "run", run, "err", err)
+	}
+	return run, nil
 }
 
 // audiencePath resolves a campaign's audience file against the data dir.

@@ -85,7 +85,25 @@ func (s *Store) RetryFailed(ctx context.Context, enq Enqueuer, campaign, run str
 		return "", err
 	}
 	a := jobs.CampaignLaunchArgs{Campaign: st.Definition, Run: next, Trigger: "retry-failed", RetryOf: run}
-	return next, enqueueLaunch(ctx, enq, a)
+	if err := enqueueLaunch(ctx, enq, a); err != nil {
+		return next, err
+	}
+	// The launch is queued: a failure to record the run now is not one of
+	// the retry, whose launch task records it.
+	_ = s.recordLaunched(ctx, a)
+	return next, nil
+}
+
+// recordLaunched records the run of a launch just enqueued (state running,
+// planning) and makes it the campaign's latest, so that status, pause and
+// cancel of the latest run act on it from the moment it is launched rather
+// than from when its launch task starts: a cancel right after a launch by
+// mistake stops it (the launch task then plans nothing). It runs after the
+// enqueue, so that a launch that could not be queued leaves no run that
+// nothing plans; the launch task creates the run too, whichever is first.
+func (s *Store) recordLaunched(ctx context.Context, a jobs.CampaignLaunchArgs) error {
+	_, err := s.createRun(ctx, a)
+	return err
 }
 
 // claimRetry records next as the retry run of run unless one is recorded,

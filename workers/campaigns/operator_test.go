@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/workers/customers"
@@ -99,5 +100,68 @@ func TestDryRun(t *testing.T) {
 	}
 	if rep.Recipients != 1 || rep.Skipped[ReasonDuplicate] != 1 || rep.Skipped[ReasonInvalidAddress] != 1 || len(rep.Failures) != 1 {
 		t.Errorf("file dry run = %+v", rep)
+	}
+}
+
+// TestLaunchIsTheLatestRunAtOnce: between `campaign run` (or retry-failed)
+// and the start of its launch task, the new run is the one that status,
+// pause and cancel of "the latest run" act on. Before, they acted on the
+// previous run: a status right after a launch showed the old finished run
+// (or "has not run yet"), and a cancel right after a launch by mistake
+// failed on the old run while the new one went on sending.
+func TestLaunchIsTheLatestRunAtOnce(t *testing.T) {
+	t.Parallel()
+	_, withMail := withSMTP(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
+		if strings.HasPrefix(rcpt, "gone") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}})
+	b := setup(t, withMail)
+	ctx := t.Context()
+	for _, id := range []string{"ok1", "gone", "ok2"} {
+		b.addCustomers(t, customers.Customer{ID: id, Email: id + "@example.sk", Tags: []string{"n"}})
+	}
+	camp := emailCampaign("soon", jobs.Audience{Tags: []string{"n"}})
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, "r0")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "soon", "r0", 2, nil)
+
+	run, err := b.engine.Launch(ctx, camp, "", "manual")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "soon", ""); st.Run != run || st.State != StateRunning || !st.Planning || st.Trigger != "manual" {
+		t.Fatalf("latest run before its launch task ran = %s %s planning=%v trigger %q, want %s running and planning",
+			st.Run, st.State, st.Planning, st.Trigger, run)
+	}
+	if err := b.engine.Cancel(ctx, "soon", "", "launched by mistake"); err != nil {
+		t.Fatalf("cancel of the latest run right after its launch: %v", err)
+	}
+	if err := b.engine.HandleLaunch(ctx, launchArgs(camp, run)); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "soon", run); st.State != StateCancelled || st.Counts.Total != 0 || st.Chunks != 0 {
+		t.Errorf("run cancelled before its launch task = %s total %d chunks %d, want cancelled with nothing planned", st.State, st.Counts.Total, st.Chunks)
+	}
+	if st := b.status(t, "soon", "r0"); st.State != StateFinished {
+		t.Errorf("previous run = %s, want finished, untouched", st.State)
+	}
+
+	next, err := b.engine.RetryFailed(ctx, "soon", "r0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "soon", ""); st.Run != next || st.Trigger != "retry-failed" || st.RetryOf != "r0" || !st.Planning {
+		t.Errorf("latest run after retry-failed = %s trigger %q of %q planning=%v, want %s, a retry of r0 being planned",
+			st.Run, st.Trigger, st.RetryOf, st.Planning, next)
+	}
+	a := jobs.CampaignLaunchArgs{Campaign: camp, Run: next, Trigger: "retry-failed", RetryOf: "r0"}
+	if err := b.engine.HandleLaunch(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.status(t, "soon", next); st.Counts.Total != 1 || st.Planning {
+		t.Errorf("retry run after its launch task = %+v, want the 1 failed recipient planned", st)
 	}
 }
