@@ -93,9 +93,17 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
+// splitErrors returns the errors joined in err, flattened: the problems
+// of the configuration and of the environment's names are joins inside a
+// join, and each problem is printed on a line of its own.
 func splitErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
 	}
-	return []error{err}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, splitErrors(e)...)
+	}
+	return out
 }
