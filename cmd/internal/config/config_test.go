@@ -347,6 +347,14 @@ func TestHelpAndCheck(t *testing.T) {
 			t.Errorf("Usage() does not mention %s", s.env)
 		}
 	}
+	// An empty default is said in the text ("empty: outbox"), not as
+	// (default ""), which followed "(default http://<http-addr>)" too.
+	if strings.Contains(b.String(), `(default "")`) {
+		t.Errorf("Usage() shows empty defaults:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), "archives") {
+		t.Errorf("Usage() says the data dir holds archives, which the daemon does not make:\n%s", b.String())
+	}
 }
 
 func TestEmptyFlagOverridesEnv(t *testing.T) {

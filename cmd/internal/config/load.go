@@ -124,7 +124,11 @@ func Usage(w io.Writer) {
 		if s.flag != "" {
 			flagName = "-" + s.flag
 		}
-		fmt.Fprintf(w, "  %s  %s\n      %s (default %q)\n", s.env, flagName, s.usage, s.def)
+		def := ""
+		if s.def != "" {
+			def = fmt.Sprintf(" (default %q)", s.def)
+		}
+		fmt.Fprintf(w, "  %s  %s\n      %s%s\n", s.env, flagName, s.usage, def)
 	}
 	fmt.Fprintln(w, "  -check\n      print the effective configuration and exit (2 when invalid)")
 }
