@@ -226,7 +226,10 @@ func printRunStatus(w io.Writer, st campaigns.RunStatus) error {
 	tb.row("STARTED", stamp(st.Started))
 	tb.row("FINISHED", stamp(st.Finished))
 	planning := "done"
-	if st.Planning {
+	switch {
+	case st.Planning && st.State == campaigns.StateCancelled:
+		planning = "stopped: the run was cancelled before all its audience was planned"
+	case st.Planning:
 		planning = "in progress: the audience is still being snapshotted"
 	}
 	tb.row("PLANNING", planning)

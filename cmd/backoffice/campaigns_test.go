@@ -513,3 +513,26 @@ First failures:
 		t.Errorf("printDryRun (-want,+got):\n%s", diff)
 	}
 }
+
+// TestPrintRunStatusCancelledWhilePlanning: a run cancelled before its
+// launch task planned it (a cancel right after campaign run) is never
+// planned; its status must not say the planning is in progress.
+func TestPrintRunStatusCancelledWhilePlanning(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		state campaigns.State
+		want  string
+	}{
+		{campaigns.StateRunning, "PLANNING         in progress: the audience is still being snapshotted\n"},
+		{campaigns.StateCancelled, "PLANNING         stopped: the run was cancelled before all its audience was planned\n"},
+	} {
+		var out strings.Builder
+		st := campaigns.RunStatus{Campaign: "news", Run: "r1", State: tt.state, Planning: true}
+		if err := printRunStatus(&out, st); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("status of a %s run being planned lacks %q:\n%s", tt.state, tt.want, out.String())
+		}
+	}
+}
