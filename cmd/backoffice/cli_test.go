@@ -399,3 +399,33 @@ func TestCustomersImportWaitStopsWhenTheTaskIsArchivedMidway(t *testing.T) {
 		t.Fatalf("waitImport on an import whose task is archived = %v; want it to say the task gave up", err)
 	}
 }
+
+// TestCustomersImportSendsFileTime: the upload carries the file's time,
+// and the stored file has it, so that the import dates the file's consent
+// cells from when the file was written rather than from the upload.
+func TestCustomersImportSendsFileTime(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t)
+	csv := filepath.Join(t.TempDir(), "c.csv")
+	if err := os.WriteFile(csv, []byte("id,email_consent\nc-1,yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	written := time.Date(2026, 11, 2, 9, 30, 0, 123456789, time.UTC)
+	if err := os.Chtimes(csv, written, written); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, api.url, testOperator, "", "--json", "customers", "import", csv)
+	var up struct {
+		ImportID string `json:"import_id"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &up); r.code != 0 || err != nil || up.ImportID == "" {
+		t.Fatalf("--json customers import = %d %v %q %q", r.code, err, r.stdout, r.stderr)
+	}
+	info, err := os.Stat(filepath.Join(api.dataDir, "imports", up.ImportID+".csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.ModTime().Equal(written) {
+		t.Errorf("stored upload dated %v, want the file's time %v", info.ModTime().UTC(), written)
+	}
+}

@@ -106,6 +106,9 @@ func uploadImport(ctx context.Context, c *client, file, source string) (uploaded
 	if source != "" {
 		q.Set("source", source)
 	}
+	// When the file was written: the import dates its consent cells from
+	// it, so that an opt-out recorded since is not undone by an old export.
+	q.Set("modified", st.ModTime().UTC().Format(time.RFC3339Nano))
 	raw, err := c.do(ctx, request{method: http.MethodPost, path: "/api/imports", query: q,
 		body: f, size: st.Size(), ctype: "text/csv", upload: true})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -54,7 +55,12 @@ func (s *Server) uploadImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "request body: larger than %d bytes", s.maxUpload)
 		return
 	}
-	if err := s.storeUpload(w, r, args.Path); err != nil {
+	modified, err := uploadModified(r, s.now())
+	if err != nil {
+		writeFieldError(w, "modified", err.Error())
+		return
+	}
+	if err := s.storeUpload(w, r, args.Path, modified); err != nil {
 		return
 	}
 	info, err := s.enqueueArgs(r, args)
@@ -67,10 +73,31 @@ func (s *Server) uploadImport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"import_id": id, "task_id": info.ID})
 }
 
+// uploadModified reads ?modified=, when the uploaded file was last written
+// on the client (RFC 3339; the CLI sends its file's). The import dates the
+// file's consent cells from the stored file's time, which for an upload
+// would otherwise be the upload's: an old export uploaded now would then
+// outrank an opt-out recorded after the export was written. A time in the
+// future counts as now; zero means none was given.
+func uploadModified(r *http.Request, now time.Time) (time.Time, error) {
+	v := r.URL.Query().Get("modified")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("modified: want an RFC 3339 time such as 2026-12-01T18:53:24Z, got %.40q", v)
+	}
+	if t.After(now) {
+		t = now
+	}
+	return t, nil
+}
+
 // storeUpload streams the body to a temporary file next to path and renames
-// it into place once complete and synced. On failure it answers the request
-// itself and returns the error.
-func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, path string) error {
+// it into place once complete and synced, dated modified unless that is
+// zero. On failure it answers the request itself and returns the error.
+func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, path string, modified time.Time) error {
 	fail := func(status int, err error) error {
 		writeError(w, status, "%v", err)
 		return err
@@ -105,6 +132,12 @@ func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, path string
 		return fail(http.StatusInternalServerError, errors.New("import upload: cannot store the file"))
 	case n == 0:
 		return fail(http.StatusBadRequest, errors.New("request body: empty; send the CSV file"))
+	}
+	if !modified.IsZero() {
+		if err := os.Chtimes(tmp.Name(), modified, modified); err != nil {
+			s.log.ErrorContext(r.Context(), "import upload: set the file's time", "err", err)
+			return fail(http.StatusInternalServerError, errors.New("import upload: cannot store the file"))
+		}
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		s.log.ErrorContext(r.Context(), "import upload: rename", "err", err)

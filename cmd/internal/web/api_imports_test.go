@@ -109,6 +109,7 @@ func TestImportUploadRefusals(t *testing.T) {
 		{"empty", "", "text/csv", "", 400, ""},
 		{"over the cap", "", "text/csv", sampleCSV, 413, ""},
 		{"source too long", "?source=" + strings.Repeat("s", 201), "text/csv", sampleCSV[:40], 400, "source"},
+		{"modified not a time", "?modified=yesterday", "text/csv", sampleCSV[:40], 400, "modified"},
 	}
 	for _, tt := range tests {
 		code, body := b.callJSON(t, "POST", "/api/imports"+tt.query, operatorSecret, strings.NewReader(tt.body), "Content-Type", tt.ctype)
@@ -259,5 +260,41 @@ func TestImportArchivedMidway(t *testing.T) {
 	sum, _ := body["summary"].(map[string]any)
 	if code != http.StatusOK || body["state"] != "archived" || sum["status"] != "running" {
 		t.Errorf("GET /api/imports/%s stopped midway, task archived = %d %v; want state archived with the summary kept", id, code, body)
+	}
+}
+
+// TestImportUploadKeepsNewerOptOut: an export written before a customer
+// unsubscribed, uploaded after, must not opt them in again. The upload
+// says when the file was written (?modified=, the CLI sends its file's
+// time) and the import dates the file's consent cells from it; before,
+// they were dated from the upload and outranked the opt-out.
+func TestImportUploadKeepsNewerOptOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	if _, err := b.store.Upsert(ctx, customers.Customer{ID: "c-1", Email: "jana@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	unsubscribed := time.Now().Add(-time.Hour)
+	if _, err := b.store.SetConsent(ctx, "c-1", customers.ChannelEmail, customers.OptedOut, "unsubscribe:news", unsubscribed); err != nil {
+		t.Fatal(err)
+	}
+	written := unsubscribed.Add(-24 * time.Hour).UTC().Format(time.RFC3339)
+	code, body := b.callJSON(t, "POST", "/api/imports?source=crm&modified="+written, operatorSecret,
+		strings.NewReader(sampleCSV), "Content-Type", "text/csv")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
+	}
+	id, _ := body["import_id"].(string)
+	path := filepath.Join(b.dataDir, "imports", id+".csv")
+	if _, err := b.store.Import(ctx, customers.ImportRequest{ImportID: id, Path: path, Source: "crm"}); err != nil {
+		t.Fatalf("run the import: %v", err)
+	}
+	c, err := b.store.Get(ctx, "c-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Consent[customers.ChannelEmail]; got.Status != customers.OptedOut || got.Source != "unsubscribe:news" {
+		t.Errorf("e-mail consent after importing a file written before the opt-out = %+v, want the opt-out kept", got)
 	}
 }
