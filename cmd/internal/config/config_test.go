@@ -235,6 +235,7 @@ func TestRules(t *testing.T) {
 		{with(with(twilio, "BACKOFFICE_TWILIO_FROM", ""), "BACKOFFICE_TWILIO_MESSAGING_SERVICE_SID", goodService), ""},
 		{with(twilio, "BACKOFFICE_TWILIO_ACCOUNT_SID", "AC123"), `BACKOFFICE_TWILIO_ACCOUNT_SID: want AC followed by 32 hex digits`},
 		{with(twilio, "BACKOFFICE_TWILIO_AUTH_TOKEN", ""), `BACKOFFICE_TWILIO_AUTH_TOKEN: required when BACKOFFICE_TWILIO_ACCOUNT_SID is set`},
+		{with(twilio, "BACKOFFICE_TWILIO_AUTH_TOKEN", "tok-0123456789abcdef"), `BACKOFFICE_TWILIO_AUTH_TOKEN: want letters and digits only`},
 		{map[string]string{"BACKOFFICE_TWILIO_AUTH_TOKEN": "tok0123456789abcdef"}, `BACKOFFICE_TWILIO_ACCOUNT_SID: required when BACKOFFICE_TWILIO_AUTH_TOKEN is set`},
 		{with(twilio, "BACKOFFICE_TWILIO_FROM", ""), `BACKOFFICE_TWILIO_FROM: required with a Twilio account`},
 		{with(twilio, "BACKOFFICE_TWILIO_FROM", "0900123456"), `BACKOFFICE_TWILIO_FROM: want an E.164 number`},

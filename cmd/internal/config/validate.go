@@ -163,8 +163,11 @@ func (c Config) twilioProblems(add func(string, error)) {
 	case c.TwilioAccountSID == "" && c.TwilioAuthToken != "":
 		add("BACKOFFICE_TWILIO_ACCOUNT_SID", errors.New("required when BACKOFFICE_TWILIO_AUTH_TOKEN is set"))
 	}
-	if strings.ContainsFunc(c.TwilioAuthToken, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		add("BACKOFFICE_TWILIO_AUTH_TOKEN", errors.New("want printable ASCII without spaces"))
+	// The Twilio sender takes letters and digits only (an auth token is 32
+	// hex digits): anything else would pass here and stop the daemon at
+	// start-up with an error that names no variable.
+	if strings.ContainsFunc(c.TwilioAuthToken, func(r rune) bool { return !isLetter(r) && (r < '0' || r > '9') }) {
+		add("BACKOFFICE_TWILIO_AUTH_TOKEN", errors.New("want letters and digits only (Twilio's auth token is 32 hex digits)"))
 	}
 	if c.TwilioAccountSID != "" && c.TwilioFrom == "" && c.TwilioMessagingServiceSID == "" {
 		add("BACKOFFICE_TWILIO_FROM", errors.New("required with a Twilio account, unless BACKOFFICE_TWILIO_MESSAGING_SERVICE_SID is set"))
