@@ -151,8 +151,11 @@ func TestDaemonDeliveryError(t *testing.T) {
 		}()
 		d, err = newDaemon(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	}()
-	if d != nil || err == nil || !strings.Contains(err.Error(), "templates: ") || !strings.Contains(err.Error(), missing) {
+	if d != nil || err == nil || !strings.HasPrefix(err.Error(), "templates: ") || !strings.Contains(err.Error(), missing) {
 		t.Errorf("newDaemon() = %v, %v; want an error naming %s", d, err, missing)
+	}
+	if err != nil && strings.Contains(err.Error(), "templates: templates: ") {
+		t.Errorf("newDaemon() = %v; want each problem prefixed once", err)
 	}
 }
 

@@ -57,7 +57,7 @@ func (d *daemon) newDelivery(reg prometheus.Registerer) (_ *delivery, err error)
 	}()
 	dl.templates, err = templates.Load(d.templateOptions())
 	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
+		return nil, err // each problem says "templates: " already
 	}
 	if cfg.SMTPEnabled() {
 		pool, err := email.NewPool(email.PoolOptions{URL: cfg.SMTPURL, Size: cfg.SMTPPool, Logger: d.log})
