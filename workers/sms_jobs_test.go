@@ -68,9 +68,16 @@ func inboundTask(t *testing.T, sid, from, body string) *asynq.Task {
 	return task
 }
 
+// unmatched returns the open unmatched entries of the inbox by id.
 func (h *smsHandlers) unmatched(t *testing.T) map[string]inbox.Entry {
 	t.Helper()
-	es, err := h.inbox.Open(t.Context(), inbox.KindUnmatched, 0)
+	return h.open(t, inbox.KindUnmatched)
+}
+
+// open returns the open inbox entries of kind by id.
+func (h *smsHandlers) open(t *testing.T, kind inbox.Kind) map[string]inbox.Entry {
+	t.Helper()
+	es, err := h.inbox.Open(t.Context(), kind, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,18 +195,7 @@ func TestStopWithPunctuationOptsOut(t *testing.T) {
 func TestYesAnswerReachesStaff(t *testing.T) {
 	t.Parallel()
 	h := newSMSHandlers(t, twiliotest.Options{})
-	messages := func() map[string]inbox.Entry {
-		t.Helper()
-		es, err := h.inbox.Open(t.Context(), inbox.KindMessage, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]inbox.Entry{}
-		for _, e := range es {
-			m[e.ID] = e
-		}
-		return m
-	}
+	messages := func() map[string]inbox.Entry { t.Helper(); return h.open(t, inbox.KindMessage) }
 	consent := func() customers.Consent {
 		t.Helper()
 		c, err := h.customers.Get(t.Context(), "anna")
