@@ -266,7 +266,17 @@ func (s *Server) testCampaign(w http.ResponseWriter, r *http.Request) {
 	if !ok || !decodeBody(w, r, &b) {
 		return
 	}
-	args := jobs.CampaignTestArgs{Campaign: t.entry.Campaign, To: strings.TrimSpace(b.To), Language: b.Language, CustomerID: b.CustomerID}
+	to := strings.TrimSpace(b.To)
+	if t.entry.Campaign.Channel == jobs.ChannelSMS && to != "" && s.customers != nil {
+		// as customers' numbers are read: a local one in the phone region
+		e164, err := s.customers.NormalizePhone(to)
+		if err != nil {
+			writeFieldError(w, "to", err.Error())
+			return
+		}
+		to = e164
+	}
+	args := jobs.CampaignTestArgs{Campaign: t.entry.Campaign, To: to, Language: b.Language, CustomerID: b.CustomerID}
 	if err := args.Validate(); err != nil {
 		writeDecodeError(w, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ type campaignAPI struct {
 	runner *schedules.Runner
 }
 
-func startCampaignAPI(t *testing.T, withWorkers bool) *campaignAPI {
+func startCampaignAPI(t *testing.T, withWorkers bool, moreSchedules ...string) *campaignAPI {
 	t.Helper()
 	c := &campaignAPI{smtp: smtptest.Start(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
 		if strings.HasPrefix(rcpt, "bounce@") {
@@ -85,6 +86,11 @@ func startCampaignAPI(t *testing.T, withWorkers bool) *campaignAPI {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(campaignSchedule), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for i, more := range moreSchedules {
+		if err := os.WriteFile(filepath.Join(dir, "more"+strconv.Itoa(i)+".yaml"), []byte(more), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var deps workers.Deps
 	c.bundle = setup(t, func(o *web.Options) {
@@ -591,5 +597,39 @@ func TestSchedulesRoute(t *testing.T) {
 	if sale := entries[0]; sale.Enabled || len(sale.Next) != 0 || sale.Campaign == nil || sale.Campaign.Template != "promo" ||
 		sale.Zone != "Europe/Bratislava" || len(sale.LastRuns) != 0 {
 		t.Errorf("spring-sale entry = %+v", sale)
+	}
+}
+
+// TestTestSendSMSToALocalNumber: an SMS test goes to a number written as
+// customers' numbers may be (0903 123 456, read in the phone region), sent
+// in E.164; a string that is no number is refused naming the field.
+func TestTestSendSMSToALocalNumber(t *testing.T) {
+	t.Parallel()
+	c := startCampaignAPI(t, false, `timezone: Europe/Bratislava
+campaigns:
+  - name: sms-news
+    cron: "0 9 * * MON"
+    channel: sms
+    template: promo
+    audience: {tags: [newsletter]}
+    rate: 10/s
+    enabled: false
+`)
+	code, m := c.do(t, "POST", "/api/campaigns/sms-news/test", operatorSecret, `{"to":"0903 123 456"}`)
+	id, _ := m["task_id"].(string)
+	if code != http.StatusAccepted || id == "" {
+		t.Fatalf("POST sms-news/test to a local number = %d %v, want 202", code, m)
+	}
+	info, err := c.inspector.GetTaskInfo(jobs.QueueDefault, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args jobs.CampaignTestArgs
+	if err := json.Unmarshal(info.Payload, &args); err != nil || args.To != "+421903123456" {
+		t.Errorf("the test task's to = %q (%v), want +421903123456", args.To, err)
+	}
+	code, m = c.do(t, "POST", "/api/campaigns/sms-news/test", operatorSecret, `{"to":"call me"}`)
+	if msg, _ := m["error"].(string); code != http.StatusBadRequest || m["field"] != "to" || !strings.Contains(msg, `"call me"`) {
+		t.Errorf("POST sms-news/test to %q = %d %v, want 400 naming to", "call me", code, m)
 	}
 }
