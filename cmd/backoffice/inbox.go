@@ -47,8 +47,13 @@ func inboxList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
+	switch {
+	case len(pos) != 0:
 		return usagef(inboxUsage, "inbox: unexpected argument %q", pos[0])
+	case *kind != "" && *kind != "message" && *kind != "unmatched":
+		return usagef(inboxUsage, "inbox: --kind: want message or unmatched, got %q", *kind)
+	case *limit < 1 || *limit > 1000:
+		return usagef(inboxUsage, "inbox: --limit: want 1-1000, got %d", *limit)
 	}
 	c, err := a.newClient()
 	if err != nil {

@@ -93,8 +93,10 @@ func TestInboxCommands(t *testing.T) {
 			t.Errorf("backoffice %s = exit %d, want 2 (usage)", strings.Join(args, " "), r.code)
 		}
 	}
-	if r = runCLI(t, url, testViewer, "", "inbox", "--kind", "spam"); r.code != 1 || !strings.Contains(r.stderr, "kind") {
-		t.Errorf("inbox --kind spam = %d %q, want the API's refusal naming kind", r.code, r.stderr)
+	for _, args := range [][]string{{"--kind", "spam"}, {"--limit", "0"}, {"--limit", "1001"}} {
+		if r = runCLI(t, url, testViewer, "", append([]string{"inbox"}, args...)...); r.code != 2 || !strings.Contains(r.stderr, args[0]) {
+			t.Errorf("inbox %s = %d %q, want a usage error (2) naming %s", strings.Join(args, " "), r.code, r.stderr, args[0])
+		}
 	}
 }
 

@@ -150,7 +150,8 @@ func printScheduleErrors(stderr io.Writer, dir string, err error) int {
 	if len(problems) == 0 {
 		fmt.Fprintln(stderr, err)
 	}
-	fmt.Fprintf(stderr, "%s: %d problems; the daemon would refuse these schedules\n", dir, max(len(problems), 1))
+	n := max(len(problems), 1)
+	fmt.Fprintf(stderr, "%s: %d %s; the daemon would refuse these schedules\n", dir, n, map[bool]string{true: "problem", false: "problems"}[n == 1])
 	return 1
 }
 

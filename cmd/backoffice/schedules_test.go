@@ -72,6 +72,15 @@ campaigns:
 	if diff := cmp.Diff(want, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")); code != 1 || diff != "" {
 		t.Errorf("schedules check = %d, stderr (-want,+got):\n%s", code, diff)
 	}
+	// one problem is "1 problem"
+	if err := os.WriteFile(file, []byte(strings.Replace(content, "no-such-template", "promo", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := runSchedulesCheck([]string{"-templates-dir=", dir}, &stdout, &stderr, time.Now()); code != 1 ||
+		!strings.HasSuffix(stderr.String(), dir+": 1 problem; the daemon would refuse these schedules\n") {
+		t.Errorf("schedules check with one problem = %d, stderr %q", code, stderr.String())
+	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout = %q, want nothing", &stdout)
 	}
