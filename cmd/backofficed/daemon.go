@@ -74,7 +74,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // opens the HTTP listener. On error, what it opened is closed again.
 func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *daemon, err error) {
 	for _, dir := range []string{cfg.DataDir, cfg.OutboxDir()} {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := ensureWritable(dir); err != nil {
 			return nil, fmt.Errorf("BACKOFFICE_DATA_DIR: %w", err)
 		}
 	}
@@ -112,6 +112,26 @@ func newDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) (d *dae
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	return d, nil
+}
+
+// ensureWritable makes dir if it is missing and checks that a file can be
+// written in it: a data dir left read-only (another user's, a read-only
+// mount) must stop the start, not fail every outbox mail and upload later
+// while the daemon reports ready.
+func ensureWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("%s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	if err := f.Close(); err != nil {
+		_ = os.Remove(name)
+		return fmt.Errorf("%s is not writable: %w", dir, err)
+	}
+	return os.Remove(name)
 }
 
 // openRedis opens the shared client and checks that Redis answers, with an

@@ -125,6 +125,23 @@ func TestDaemonRedisUnreachable(t *testing.T) {
 	}
 }
 
+// TestEnsureWritable: the data dir and the outbox must take a file at
+// start-up. As root every permission is granted, so the directory that
+// refuses one is /proc/self (it exists, nothing can be created in it).
+func TestEnsureWritable(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "var", "outbox")
+	if err := ensureWritable(dir); err != nil {
+		t.Fatalf("ensureWritable(new dir) = %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("ensureWritable left %v behind", left)
+	}
+	if err := ensureWritable("/proc/self"); err == nil || !strings.Contains(err.Error(), "/proc/self is not writable") {
+		t.Errorf("ensureWritable(/proc/self) = %v, want it not writable", err)
+	}
+}
+
 // TestDaemonDeliveryError: a template directory that cannot be read stops
 // the start with an error naming it (it panicked: newDelivery's cleanup
 // closed the nil delivery its error return had set).
