@@ -633,3 +633,23 @@ campaigns:
 		t.Errorf("POST sms-news/test to %q = %d %v, want 400 naming to", "call me", code, m)
 	}
 }
+
+// TestRunCancelledBeforePlanning: a run cancelled before its launch job
+// planned it says so on the dashboard, instead of "planning" for good.
+func TestRunCancelledBeforePlanning(t *testing.T) {
+	t.Parallel()
+	c := startCampaignAPI(t, false) // no workers: the launch job never runs
+	code, m := c.do(t, "POST", "/api/campaigns/vip-news/run", operatorSecret, "")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST vip-news/run = %d %v", code, m)
+	}
+	if code, m = c.do(t, "POST", "/api/campaigns/vip-news/cancel", operatorSecret, `{"reason":"launched by mistake"}`); code != http.StatusOK {
+		t.Fatalf("POST vip-news/cancel = %d %v", code, m)
+	}
+	resp, body := c.call(t, "GET", "/", viewerSecret, nil)
+	page := string(body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<td data-col="planning">stopped</td>`) ||
+		!strings.Contains(page, "cancelled before planning") {
+		t.Errorf("dashboard after a cancel before planning = %d, want planning stopped:\n%s", resp.StatusCode, page)
+	}
+}
