@@ -213,6 +213,7 @@ func (d *daemon) newHTTP(reg *prometheus.Registry) (*http.Server, error) {
 		Inspector:       d.inspector,
 		Customers:       d.customers,
 		Tokens:          d.cfg.APITokens,
+		KeyPrefix:       d.cfg.KeyPrefix,
 		DataDir:         d.cfg.DataDir,
 		PublicURL:       d.cfg.PublicURL,
 		TwilioAuthToken: d.cfg.TwilioAuthToken,

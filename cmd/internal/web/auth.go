@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -76,30 +77,47 @@ func bearer(r *http.Request) (string, bool) {
 
 // identify finds the caller of r: a bearer token wins over a session
 // cookie. A present but wrong bearer token is not rescued by a cookie.
-func (s *Server) identify(r *http.Request) (caller, bool) {
+// The error is errNoSession for no valid caller, another error when a
+// session cookie could not be checked against the revoked sessions. Only
+// a cookie costs a Redis read; a bearer token costs none.
+func (s *Server) identify(r *http.Request) (caller, error) {
 	if r.Header.Get("Authorization") != "" {
 		secret, ok := bearer(r)
 		if !ok {
-			return caller{}, false
+			return caller{}, errNoSession
 		}
 		t, ok := s.auth.match(secret)
-		return caller{Name: t.Name, Role: t.Role}, ok
+		if !ok {
+			return caller{}, errNoSession
+		}
+		return caller{Name: t.Name, Role: t.Role}, nil
 	}
-	name, ok := s.readSession(r)
+	sess, err := s.checkSession(r)
+	if err != nil {
+		return caller{}, err
+	}
+	t, ok := s.auth.byName(sess.token)
 	if !ok {
-		return caller{}, false
+		return caller{}, errNoSession
 	}
-	t, ok := s.auth.byName(name)
-	return caller{Name: t.Name, Role: t.Role, ViaCookie: true}, ok
+	return caller{Name: t.Name, Role: t.Role, ViaCookie: true}, nil
 }
 
 // authorize wraps h: it identifies the caller, checks its role and, for
 // cookie callers, that unsafe requests come from our own pages.
 func (s *Server) authorize(need config.Role, browser bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, ok := s.identify(r)
-		if !ok {
+		c, err := s.identify(r)
+		if errors.Is(err, errNoSession) {
 			s.unauthorized(w, r, browser)
+			return
+		}
+		if err != nil {
+			// Fail closed: the session may have been logged out.
+			s.log.WarnContext(r.Context(), "session check failed", "err", err)
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable,
+				"cannot check the session cookie: Redis is not answering; try again, or use a bearer token")
 			return
 		}
 		noteCaller(r.Context(), c.Name)

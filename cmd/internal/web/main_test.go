@@ -62,7 +62,7 @@ func setup(t *testing.T, change ...func(*web.Options)) *bundle {
 	opts := web.Options{
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Redis: rdb,
 		Client: asynq.NewClientFromRedisClient(rdb), Inspector: b.inspector, Customers: b.store,
-		Tokens: testTokens(), DataDir: b.dataDir, Gatherer: reg, Registerer: reg,
+		Tokens: testTokens(), KeyPrefix: "bo:", DataDir: b.dataDir, Gatherer: reg, Registerer: reg,
 	}
 	for _, c := range change {
 		c(&opts)

@@ -218,3 +218,98 @@ func (c *testClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// TestLogoutRevokesCopies: a copy of the cookie taken before logout (another
+// browser, a stolen value) is refused after it, on the API and on pages.
+func TestLogoutRevokesCopies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cookie := b.login(t, viewerSecret)
+	copied := cookie.Name + "=" + cookie.Value
+	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", copied); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/kinds before logout = %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := b.call(t, "POST", "/logout", "", nil, "Cookie", copied, "Origin", b.ts.URL); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /logout = %d, want 303", resp.StatusCode)
+	}
+	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", copied); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/kinds with the copied cookie after logout = %d, want 401", resp.StatusCode)
+	}
+	resp, _ := b.call(t, "GET", "/", "", nil, "Cookie", copied, "Accept", "text/html")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2F" {
+		t.Errorf("GET / with the copied cookie after logout = %d Location %q, want 303 /login?next=%%2F",
+			resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Another session of the same token is not affected.
+	other := b.login(t, viewerSecret)
+	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", other.Name+"="+other.Value); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/kinds with a new session of the same token = %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestLogoutRevocationTTL: the revocation is a key under the daemon's prefix
+// that lives as long as the session had left (and a minute for clocks), so
+// Redis does not keep revoked sessions forever.
+func TestLogoutRevocationTTL(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{t: time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)}
+	b := setup(t, func(o *web.Options) { o.Now = clock.Now })
+	cookie := b.login(t, viewerSecret)
+	clock.Advance(2 * time.Hour)
+	if resp, _ := b.call(t, "POST", "/logout", "", nil, "Cookie", cookie.Name+"="+cookie.Value, "Origin", b.ts.URL); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /logout = %d, want 303", resp.StatusCode)
+	}
+	keys, err := b.rdb.Keys(t.Context(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Split(cookie.Value, ".")[2]
+	if want := "bo:session:revoked:" + id; len(keys) != 1 || keys[0] != want {
+		t.Fatalf("keys after logout = %q, want only %q", keys, want)
+	}
+	ttl, err := b.rdb.TTL(t.Context(), keys[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 10*time.Hour-time.Minute || ttl > 10*time.Hour+time.Minute {
+		t.Errorf("TTL of the revoked session = %v, want the 10h left of it (plus at most a minute)", ttl)
+	}
+}
+
+// TestSessionRedisDown: while Redis does not answer, a cookie cannot be
+// checked against the revoked sessions: cookie requests fail closed with
+// 503 (not a login page: signing in again would not help), bearer requests
+// do not depend on it, and logout answers 503 and keeps the cookie so that
+// it can be retried.
+func TestSessionRedisDown(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cookie := b.login(t, viewerSecret)
+	withCookie := []string{"Cookie", cookie.Name + "=" + cookie.Value}
+	b.redis.Stop()
+	resp, body := b.call(t, "GET", "/api/kinds", "", nil, withCookie...)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "Redis") {
+		t.Errorf("GET /api/kinds with a cookie, Redis down = %d %s; want 503 naming Redis", resp.StatusCode, body)
+	}
+	if resp, _ := b.call(t, "GET", "/", "", nil, append(withCookie, "Accept", "text/html")...); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET / with a cookie, Redis down = %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := b.call(t, "GET", "/api/kinds", viewerSecret, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/kinds with a bearer token, Redis down = %d, want 200", resp.StatusCode)
+	}
+	resp, _ = b.call(t, "POST", "/logout", "", nil, append(withCookie, "Origin", b.ts.URL)...)
+	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 {
+		t.Errorf("POST /logout, Redis down = %d, cookies %v; want 503 and the cookie kept", resp.StatusCode, resp.Cookies())
+	}
+	b.redis.Restart(t)
+	eventually(t, "the cookie works again once Redis is back", func() bool {
+		resp, _ := b.call(t, "GET", "/api/kinds", "", nil, withCookie...)
+		return resp.StatusCode == http.StatusOK
+	})
+	if resp, _ := b.call(t, "POST", "/logout", "", nil, append(withCookie, "Origin", b.ts.URL)...); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /logout once Redis is back = %d, want 303", resp.StatusCode)
+	}
+	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, withCookie...); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/kinds after the retried logout = %d, want 401", resp.StatusCode)
+	}
+}

@@ -44,6 +44,9 @@ type Options struct {
 	// Tokens are the API tokens; with none, every authenticated route
 	// answers 401.
 	Tokens []config.Token
+	// KeyPrefix prefixes the Redis keys of the server's own records (the
+	// revoked sessions): the daemon's BACKOFFICE_KEY_PREFIX.
+	KeyPrefix string
 	// DataDir receives uploads under imports/.
 	DataDir string
 	// PublicURL is the absolute URL browsers reach the server at: it makes
@@ -92,6 +95,7 @@ type Server struct {
 	inspector     *asynq.Inspector
 	customers     *customers.Store
 	auth          *authenticator
+	keyPrefix     string
 	origins       *originCheck
 	dataDir       string
 	maxUpload     int64
@@ -130,7 +134,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		log: opts.Logger, redis: opts.Redis, client: opts.Client, inspector: opts.Inspector,
-		customers: opts.Customers, auth: newAuthenticator(opts.Tokens), origins: origins,
+		customers: opts.Customers, auth: newAuthenticator(opts.Tokens), keyPrefix: opts.KeyPrefix, origins: origins,
 		dataDir: dataDir, maxUpload: cmp.Or(opts.MaxUploadBytes, DefaultMaxUploadBytes),
 		now: opts.Now, gatherer: opts.Gatherer, metrics: metrics,
 		secureCookies: secure, mux: http.NewServeMux(),
