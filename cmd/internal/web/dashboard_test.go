@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
@@ -138,6 +140,36 @@ func TestDashboardInBrowser(t *testing.T) {
 	if title := run(t, ctx, chromedp.Title()); !strings.Contains(strings.ToLower(title), "asynq") {
 		t.Errorf("monitor page title = %q, want asynqmon's", title)
 	}
+
+	// Sign out: a copy of the cookie taken before is refused after.
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.ts.URL+"/"), chromedp.WaitVisible(chromedp.ID("queues"))); err != nil {
+		t.Fatalf("back to the dashboard: %v", err)
+	}
+	copied := run(t, ctx, sessionCookieValue)
+	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", "bo_session="+copied); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/kinds with the browser's cookie = %d, want 200", resp.StatusCode)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.ID("token"))); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", "bo_session="+copied); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/kinds with a copy of the cookie after signing out = %d, want 401", resp.StatusCode)
+	}
+}
+
+// sessionCookieValue reads the browser's session cookie (HttpOnly: the
+// page's scripts cannot).
+func sessionCookieValue(ctx context.Context, target *chromedp.Target) (string, error) {
+	res, err := cdp.Call(ctx, target, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range res.Cookies {
+		if c.Name == "bo_session" {
+			return c.Value, nil
+		}
+	}
+	return "", errors.New("the browser has no bo_session cookie")
 }
 
 // run runs one browser action that returns a value.
