@@ -144,6 +144,11 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, browser bo
 		return
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="backoffice"`)
+	if _, err := r.Cookie(sessionCookie); err == nil && r.Header.Get("Authorization") == "" {
+		// a page's script whose session ended: a token is not what it lacks
+		writeError(w, http.StatusUnauthorized, "the session has ended (signed out, expired or its token changed): sign in again at /login")
+		return
+	}
 	writeError(w, http.StatusUnauthorized, "missing or invalid API token: send Authorization: Bearer <token>")
 }
 

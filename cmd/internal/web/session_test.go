@@ -232,8 +232,9 @@ func TestLogoutRevokesCopies(t *testing.T) {
 	if resp, _ := b.call(t, "POST", "/logout", "", nil, "Cookie", copied, "Origin", b.ts.URL); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST /logout = %d, want 303", resp.StatusCode)
 	}
-	if resp, _ := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", copied); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /api/kinds with the copied cookie after logout = %d, want 401", resp.StatusCode)
+	if resp, body := b.call(t, "GET", "/api/kinds", "", nil, "Cookie", copied); resp.StatusCode != http.StatusUnauthorized ||
+		!strings.Contains(string(body), "the session has ended") {
+		t.Errorf("GET /api/kinds with the copied cookie after logout = %d %s, want 401 saying the session ended", resp.StatusCode, body)
 	}
 	resp, _ := b.call(t, "GET", "/", "", nil, "Cookie", copied, "Accept", "text/html")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2F" {
