@@ -191,9 +191,16 @@ func observeKill(t *testing.T, store *campaigns.Store, mail *smtptest.Server, pr
 // when none is given).
 func ledgerEntries(t *testing.T, store *campaigns.Store, states ...campaigns.EntryState) []campaigns.Entry {
 	t.Helper()
+	return runEntries(t, store, crashCampaign, crashRun, states...)
+}
+
+// runEntries returns the ledger entries of a run in one of states (all
+// when none is given).
+func runEntries(t *testing.T, store *campaigns.Store, campaign, run string, states ...campaigns.EntryState) []campaigns.Entry {
+	t.Helper()
 	var out []campaigns.Entry
 	for cursor := uint64(0); ; {
-		page, err := store.Entries(t.Context(), crashCampaign, crashRun, cursor, 1000, states...)
+		page, err := store.Entries(t.Context(), campaign, run, cursor, 1000, states...)
 		if err != nil {
 			t.Fatalf("read ledger: %v", err)
 		}

@@ -83,13 +83,38 @@ func (e *Engine) HandleChunk(ctx context.Context, a jobs.CampaignChunkArgs) erro
 	}
 	err = c.send(ctx)
 	if err == nil || errors.Is(err, errRunCancelled) {
-		return e.chunkDone(ctx, a, c.lease.token)
+		if err = e.chunkDone(ctx, a, c.lease.token); err != nil {
+			c.releaseSlot(ctx)
+		}
+		return err
 	}
 	err = c.progressHold(err)
-	if rerr := c.lease.release(context.WithoutCancel(ctx)); rerr != nil {
-		e.cfg.Logger.Warn("campaign chunk: release slot", "campaign", a.Campaign, "run", a.Run, "chunk", a.Chunk, "error", rerr)
-	}
+	c.releaseSlot(ctx)
 	return err
+}
+
+// releaseFor is how long a chunk that stops keeps trying to give its slot
+// back while Redis does not answer (a restart, a failover): well within
+// asynq's 30 s task lease, which is not extended meanwhile either.
+const releaseFor = 15 * time.Second
+
+// releaseSlot gives the chunk's slot back before the attempt ends. A slot
+// left held keeps its lease token, which no later attempt of the chunk has:
+// the chunk would be refused as sent by another worker until the lease ran
+// out (SlotLease, two minutes by default), its recipients waiting. So a
+// failed release is tried again for up to releaseFor, until ctx is done.
+func (c *chunk) releaseSlot(ctx context.Context) {
+	var waited time.Duration
+	for wait := 50 * time.Millisecond; ; waited, wait = waited+wait, min(2*wait, time.Second) {
+		err := c.lease.release(context.WithoutCancel(ctx))
+		if err == nil {
+			return
+		}
+		if waited+wait > releaseFor || sleepCtx(ctx, wait) != nil {
+			c.e.cfg.Logger.Warn("campaign chunk: release slot", "campaign", c.args.Campaign, "run", c.args.Run, "chunk", c.args.Chunk, "error", err)
+			return
+		}
+	}
 }
 
 // chunkDone records the chunk as done; the last one finishes the run.
