@@ -43,9 +43,8 @@ type redisOutage struct {
 // on) three times while it sends, for 1 to 5 seconds each, then starts it
 // again on the same port and data. The daemon process stays up, its
 // /readyz answers 503 while Redis is down and 200 again after, the run
-// finishes by itself, every recipient has the message and the ledger
-// agrees with what the SMTP server received. A duplicate is allowed only
-// for a send on the wire as Redis stopped, and the test reports them.
+// finishes by itself, every recipient has the message once and the ledger
+// agrees with what the SMTP server received.
 func TestCampaignSurvivesRedisRestarts(t *testing.T) {
 	t.Parallel()
 	bin := buildBinaries(t)
@@ -157,8 +156,7 @@ func (d *e2eDaemon) checkAlive(t *testing.T, during string) {
 }
 
 // checkRestartRun checks the finished run's ledger against the audience
-// and what the SMTP server received: every recipient sent once, a
-// duplicate only for a send on the wire at a restart.
+// and what the SMTP server received: every recipient sent once.
 func checkRestartRun(t *testing.T, store *campaigns.Store, st campaigns.RunStatus, msgs []smtptest.Message, addresses []string) {
 	t.Helper()
 	c, n := st.Counts, int64(len(addresses))
@@ -210,17 +208,18 @@ func checkRestartRun(t *testing.T, store *campaigns.Store, st campaigns.RunStatu
 		}
 	}
 	// At most one message per chunk is on the wire (and at most SMTPPool
-	// in all) when Redis stops: that send cannot be recorded, and its
-	// recipient stays "sending" and gets the mail again with the same
-	// Message-ID. Anything beyond is a lost ledger write.
+	// in all) when Redis stops. A chunk keeps trying to record it until
+	// Redis is back, so none is sent again: a duplicate means a send whose
+	// record gave up (or a lost ledger write). The crash test's bound, one
+	// per send on the wire, is reported for comparison.
 	maxInFlight := min(restartPool, config.Config{Concurrency: restartConcurrency}.CampaignChunks(), 32)
-	t.Logf("recipients %d, messages delivered %d, recipients missing %d, duplicates %d (bound: %d restarts x %d sends on the wire)",
+	t.Logf("recipients %d, messages delivered %d, recipients missing %d, duplicates %d (want 0; crash bound: %d restarts x %d sends on the wire)",
 		len(addresses), len(msgs), missing, duplicates, restartRestarts, maxInFlight)
 	if missing > 0 {
 		t.Errorf("%d recipients received nothing", missing)
 	}
-	if duplicates > restartRestarts*maxInFlight {
-		t.Errorf("%d duplicates, more than the %d restarts x %d sends on the wire", duplicates, restartRestarts, maxInFlight)
+	if duplicates > 0 {
+		t.Errorf("%d duplicates: sends on the wire at a Redis restart were sent again", duplicates)
 	}
 	if int64(len(msgs)) != c.Sent+int64(duplicates) {
 		t.Errorf("the SMTP server received %d messages, the ledger counts %d sent and the audience explains %d duplicates", len(msgs), c.Sent, duplicates)

@@ -301,10 +301,15 @@ func (c *chunk) sendWithRetries(ctx context.Context, msg outgoing) (string, erro
 	}
 }
 
+// recordFor is how long recordSent keeps trying the ledger: long enough
+// for Redis to restart or fail over.
+const recordFor = 8 * time.Second
+
 // recordSent moves r's entry to sent and writes the timeline event, with
 // the messages other chunks record at the same time (the engine's
-// recorder), trying the ledger a few times: the message has left, and an
-// entry left in "sending" would be in doubt after a retry. An event that
+// recorder), trying the ledger for up to recordFor: the message has left,
+// and an entry left in "sending" is in doubt after a retry (an e-mail is
+// sent again, an SMS fails as in doubt). An event that
 // could not be written stops the chunk; the next attempt catches it up.
 // So does a run an operator paused or cancelled since the batch was
 // claimed: the recipients claimed after this one go back to pending
@@ -315,7 +320,8 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) e
 		rec.event = c.event(r, ref, text)
 	}
 	var res recordResult
-	for attempt, wait := 0, 50*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*4 {
+	var waited time.Duration
+	for wait := 50 * time.Millisecond; ; waited, wait = waited+wait, min(2*wait, time.Second) {
 		if res = c.e.rec.record(ctx, rec); res.ledger == nil {
 			c.settled++
 			c.e.cfg.Metrics.settled(c.args.Campaign, c.info.def.Channel, EntrySent)
@@ -327,7 +333,7 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) e
 			}
 			return c.stillRunning(res.run)
 		}
-		if sleepCtx(ctx, wait) != nil {
+		if waited+wait > recordFor || sleepCtx(ctx, wait) != nil {
 			break
 		}
 	}
