@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/shopworks/backoffice/workers/campaigns"
 	"github.com/shopworks/backoffice/workers/email/smtptest"
 	"github.com/shopworks/backoffice/workers/redistest"
+	"github.com/shopworks/backoffice/workers/sms/twiliotest"
 )
 
 // Settings of the campaign the Redis-restart test runs.
@@ -72,34 +75,7 @@ func TestCampaignSurvivesRedisRestarts(t *testing.T) {
 	})
 
 	start := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, seed>>1))
-	t.Logf("restart points and outages drawn with seed %d", seed)
-	var outages []redisOutage
-	for k := range restartRestarts {
-		// restart k+1 falls somewhere in quarter k+1 of the sends, once
-		// the daemon has sent some since Redis came back
-		threshold := restartRecipients * (4*k + 1 + rng.IntN(3)) / 16
-		resumed := mail.Count()
-		waitUntil(t, time.Minute, fmt.Sprintf("restart %d: %d messages accepted", k+1, threshold), func() bool {
-			n := mail.Count()
-			return n >= threshold && n >= resumed+50
-		})
-		o := redisOutage{elapsed: time.Since(start), down: time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))}
-		srv.Stop()
-		o.accepted = mail.Count()
-		stopped := time.Now()
-		o.readyz = readyzStatus(d.url)
-		time.Sleep(time.Until(stopped.Add(o.down)))
-		o.during = mail.Count() - o.accepted
-		srv.Restart(t)
-		d.checkAlive(t, fmt.Sprintf("Redis restart %d", k+1))
-		waitUntil(t, 30*time.Second, fmt.Sprintf("/readyz to answer 200 after restart %d", k+1), func() bool {
-			return readyzStatus(d.url) == http.StatusOK
-		})
-		outages = append(outages, o)
-	}
-
+	outages := restartRedisDuring(t, srv, d, mail.Count, restartRecipients)
 	var st campaigns.RunStatus
 	lastLog := time.Now()
 	// about 10 s of sends at the rate and a retry or two of each chunk: a
@@ -120,17 +96,62 @@ func TestCampaignSurvivesRedisRestarts(t *testing.T) {
 	t.Logf("run finished %s after the launch", time.Since(start).Round(time.Second))
 	d.checkAlive(t, "the run")
 	d.stop(t)
+	checkOutages(t, outages, restartRecipients)
+	checkRestartRun(t, store, st, mail.Messages(), addresses)
+}
+
+// restartRedisDuring stops srv restartRestarts times while the daemon d
+// sends a run of total messages (count says how many the provider has
+// accepted), each time for 1 to 5 s, and starts it again on its port and
+// data. After each restart the daemon must still run and /readyz answer
+// 200 again.
+func restartRedisDuring(t *testing.T, srv *redistest.Server, d *e2eDaemon, count func() int, total int) []redisOutage {
+	t.Helper()
+	start := time.Now()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, seed>>1))
+	t.Logf("restart points and outages drawn with seed %d", seed)
+	var outages []redisOutage
+	for k := range restartRestarts {
+		// restart k+1 falls somewhere in quarter k+1 of the sends, once
+		// the daemon has sent some since Redis came back
+		threshold := total * (4*k + 1 + rng.IntN(3)) / 16
+		resumed := count()
+		waitUntil(t, time.Minute, fmt.Sprintf("restart %d: %d messages accepted", k+1, threshold), func() bool {
+			n := count()
+			return n >= threshold && n >= resumed+total/60
+		})
+		o := redisOutage{elapsed: time.Since(start), down: time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))}
+		srv.Stop()
+		o.accepted = count()
+		stopped := time.Now()
+		o.readyz = readyzStatus(d.url)
+		time.Sleep(time.Until(stopped.Add(o.down)))
+		o.during = count() - o.accepted
+		srv.Restart(t)
+		d.checkAlive(t, fmt.Sprintf("Redis restart %d", k+1))
+		waitUntil(t, 30*time.Second, fmt.Sprintf("/readyz to answer 200 after restart %d", k+1), func() bool {
+			return readyzStatus(d.url) == http.StatusOK
+		})
+		outages = append(outages, o)
+	}
+	return outages
+}
+
+// checkOutages reports the outages and checks that they fell during the
+// run and that /readyz said so.
+func checkOutages(t *testing.T, outages []redisOutage, total int) {
+	t.Helper()
 	for i, o := range outages {
 		t.Logf("restart %d at %s: Redis down %s, %d messages accepted before, %d while down, /readyz %d while down",
 			i+1, o.elapsed.Round(time.Millisecond), o.down.Round(time.Millisecond), o.accepted, o.during, o.readyz)
 		if o.readyz != http.StatusServiceUnavailable {
 			t.Errorf("restart %d: /readyz answered %d while Redis was down, want 503", i+1, o.readyz)
 		}
-		if o.accepted >= restartRecipients {
+		if o.accepted >= total {
 			t.Errorf("restart %d came after all %d messages: not during the run", i+1, o.accepted)
 		}
 	}
-	checkRestartRun(t, store, st, mail.Messages(), addresses)
 }
 
 // readyzStatus returns the status of GET /readyz, 0 when it fails.
@@ -223,5 +244,86 @@ func checkRestartRun(t *testing.T, store *campaigns.Store, st campaigns.RunStatu
 	}
 	if int64(len(msgs)) != c.Sent+int64(duplicates) {
 		t.Errorf("the SMTP server received %d messages, the ledger counts %d sent and the audience explains %d duplicates", len(msgs), c.Sent, duplicates)
+	}
+}
+
+// TestSMSCampaignSurvivesRedisRestarts is TestCampaignSurvivesRedisRestarts
+// for an SMS campaign through a local Twilio API: an SMS found "sending"
+// after an outage is failed as in doubt, never sent again, so an outage
+// must cost neither a duplicate nor a failed recipient.
+func TestSMSCampaignSurvivesRedisRestarts(t *testing.T) {
+	t.Parallel()
+	const recipients, rate, campaign, run = 1500, 200, "restart-sms", "restart-sms-1"
+	bin := buildBinaries(t)
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	store := campaigns.NewStore(rdb, keyPrefix, nil)
+	tw := twiliotest.Start(t, twiliotest.Options{Latency: time.Millisecond})
+	var b strings.Builder
+	b.WriteString("phone,name\n")
+	phones := make([]string, recipients)
+	for i := range phones {
+		phones[i] = fmt.Sprintf("+42190510%04d", i)
+		fmt.Fprintf(&b, "%s,Recipient %d\n", phones[i], i)
+	}
+	audience := filepath.Join(t.TempDir(), "audience.csv")
+	if err := os.WriteFile(audience, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := daemonEnv(t, srv.URL(), map[string]string{
+		"BACKOFFICE_TWILIO_ACCOUNT_SID": tw.AccountSID,
+		"BACKOFFICE_TWILIO_AUTH_TOKEN":  tw.AuthToken,
+		"BACKOFFICE_TWILIO_FROM":        "+421233000000",
+		"BACKOFFICE_TWILIO_API_URL":     tw.URL,
+		"BACKOFFICE_CONCURRENCY":        strconv.Itoa(restartConcurrency),
+	})
+	d := startDaemonEnv(t, bin, env)
+	launchCampaign(t, d.url, jobs.CampaignLaunchArgs{
+		Campaign: jobs.Campaign{
+			Name: campaign, Channel: jobs.ChannelSMS, Template: "promo", Timezone: "UTC",
+			Audience: jobs.Audience{File: audience}, RatePerSecond: rate,
+		},
+		Run: run, Trigger: "manual",
+	})
+	start := time.Now()
+	outages := restartRedisDuring(t, srv, d, tw.Count, recipients)
+	var st campaigns.RunStatus
+	waitUntil(t, time.Minute, "the run to finish", func() bool {
+		var err error
+		st, err = store.Status(t.Context(), campaign, run)
+		if err != nil {
+			t.Fatalf("run status: %v", err)
+		}
+		return st.State == campaigns.StateFinished
+	})
+	t.Logf("run finished %s after the launch", time.Since(start).Round(time.Second))
+	d.checkAlive(t, "the run")
+	d.stop(t)
+	checkOutages(t, outages, recipients)
+
+	c := st.Counts
+	t.Logf("ledger: total %d, sent %d, failed %d, skipped %d, pending %d, sending %d; chunks %d/%d",
+		c.Total, c.Sent, c.Failed, c.Skipped, c.Pending, c.Sending, st.ChunksDone, st.Chunks)
+	for _, e := range runEntries(t, store, campaign, run, campaigns.EntryFailed, campaigns.EntrySkipped, campaigns.EntryPending, campaigns.EntrySending) {
+		t.Errorf("ledger entry of %s is %s (%s), want sent", e.Recipient, e.State, e.Detail)
+	}
+	copies := map[string]int{}
+	for _, m := range tw.Messages() {
+		copies[m.To]++
+	}
+	missing, duplicates := 0, 0
+	for _, p := range phones {
+		switch n := copies[p]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			duplicates += n - 1
+		}
+	}
+	t.Logf("recipients %d, SMS accepted %d, recipients missing %d, duplicates %d", recipients, tw.Count(), missing, duplicates)
+	if c.Total != recipients || c.Sent != recipients || missing > 0 || duplicates > 0 || tw.Count() != recipients {
+		t.Errorf("counts %+v, %d SMS accepted, %d recipients missing, %d duplicates; want each of %d recipients sent one SMS",
+			c, tw.Count(), missing, duplicates, recipients)
 	}
 }
