@@ -54,31 +54,8 @@ type crashKill struct {
 // those, with the same Message-ID).
 func TestCampaignSurvivesKills(t *testing.T) {
 	t.Parallel()
-	bin := buildBinaries(t)
-	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	store := campaigns.NewStore(rdb, keyPrefix, nil)
-	mail := smtptest.Start(t, smtptest.Options{
-		// A relay takes a moment to queue a message before it answers the
-		// data; a daemon killed then has sent it without knowing.
-		Drop: func(string, int) bool { time.Sleep(crashSMTPDelay); return false },
-	})
-	audience, addresses := writeAudience(t, crashRecipients)
-	env := daemonEnv(t, srv.URL(), map[string]string{
-		"BACKOFFICE_SMTP_URL":    mail.URL(),
-		"BACKOFFICE_SMTP_POOL":   strconv.Itoa(crashPool),
-		"BACKOFFICE_CONCURRENCY": strconv.Itoa(crashConcurrency),
-		"BACKOFFICE_MAIL_FROM":   "Shop <shop@shop.example>",
-	})
-	d := startDaemonEnv(t, bin, env)
-	launchCampaign(t, d.url, jobs.CampaignLaunchArgs{
-		Campaign: jobs.Campaign{
-			Name: crashCampaign, Channel: jobs.ChannelEmail, Template: "promo", Timezone: "UTC",
-			Audience: jobs.Audience{File: audience}, RatePerSecond: crashRate,
-		},
-		Run: crashRun, Trigger: "manual",
-	})
+	c := launchEmailCampaign(t, crashCampaign, crashRun, crashRecipients, crashPool, crashConcurrency, crashRate)
+	bin, env, store, mail, addresses, d := c.bin, c.env, c.store, c.mail, c.addresses, c.d
 
 	start := time.Now()
 	seed := uint64(time.Now().UnixNano())
@@ -123,6 +100,52 @@ func TestCampaignSurvivesKills(t *testing.T) {
 	d.stop(t)
 	checkCrashLedger(t, store, st)
 	checkCrashDeliveries(t, store, mail.Messages(), addresses, kills)
+}
+
+// emailCampaign is an e-mail campaign the daemon binary sends from a
+// Redis with AOF (so that it survives restarts) to a real SMTP server.
+type emailCampaign struct {
+	bin       string   // the binaries
+	env       []string // the daemon's environment, to start it again
+	srv       *redistest.Server
+	store     *campaigns.Store
+	mail      *smtptest.Server
+	addresses []string // of the audience, in file order
+	d         *e2eDaemon
+}
+
+// launchEmailCampaign starts Redis, an SMTP server that takes
+// crashSMTPDelay to accept each message (a relay queues a message before it
+// answers the data, so a daemon that stops then has sent it without
+// knowing), and the daemon with an SMTP pool of pool and concurrency, and
+// launches run of campaign to n recipients at rate per second.
+func launchEmailCampaign(t *testing.T, campaign, run string, n, pool, concurrency int, rate float64) *emailCampaign {
+	t.Helper()
+	c := &emailCampaign{srv: redistest.Start(t, redistest.Options{AppendOnly: true})}
+	rdb := redis.NewClient(&redis.Options{Addr: c.srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c.store = campaigns.NewStore(rdb, keyPrefix, nil)
+	c.mail = smtptest.Start(t, smtptest.Options{
+		Drop: func(string, int) bool { time.Sleep(crashSMTPDelay); return false },
+	})
+	audience, addresses := writeAudience(t, n)
+	c.addresses = addresses
+	c.bin = buildBinaries(t)
+	c.env = daemonEnv(t, c.srv.URL(), map[string]string{
+		"BACKOFFICE_SMTP_URL":    c.mail.URL(),
+		"BACKOFFICE_SMTP_POOL":   strconv.Itoa(pool),
+		"BACKOFFICE_CONCURRENCY": strconv.Itoa(concurrency),
+		"BACKOFFICE_MAIL_FROM":   "Shop <shop@shop.example>",
+	})
+	c.d = startDaemonEnv(t, c.bin, c.env)
+	launchCampaign(t, c.d.url, jobs.CampaignLaunchArgs{
+		Campaign: jobs.Campaign{
+			Name: campaign, Channel: jobs.ChannelEmail, Template: "promo", Timezone: "UTC",
+			Audience: jobs.Audience{File: audience}, RatePerSecond: rate,
+		},
+		Run: run, Trigger: "manual",
+	})
+	return c
 }
 
 // writeAudience writes an audience file of n recipients and returns its

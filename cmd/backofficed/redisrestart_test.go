@@ -50,29 +50,8 @@ type redisOutage struct {
 // agrees with what the SMTP server received.
 func TestCampaignSurvivesRedisRestarts(t *testing.T) {
 	t.Parallel()
-	bin := buildBinaries(t)
-	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	store := campaigns.NewStore(rdb, keyPrefix, nil)
-	mail := smtptest.Start(t, smtptest.Options{
-		Drop: func(string, int) bool { time.Sleep(crashSMTPDelay); return false },
-	})
-	audience, addresses := writeAudience(t, restartRecipients)
-	env := daemonEnv(t, srv.URL(), map[string]string{
-		"BACKOFFICE_SMTP_URL":    mail.URL(),
-		"BACKOFFICE_SMTP_POOL":   strconv.Itoa(restartPool),
-		"BACKOFFICE_CONCURRENCY": strconv.Itoa(restartConcurrency),
-		"BACKOFFICE_MAIL_FROM":   "Shop <shop@shop.example>",
-	})
-	d := startDaemonEnv(t, bin, env)
-	launchCampaign(t, d.url, jobs.CampaignLaunchArgs{
-		Campaign: jobs.Campaign{
-			Name: restartCampaign, Channel: jobs.ChannelEmail, Template: "promo", Timezone: "UTC",
-			Audience: jobs.Audience{File: audience}, RatePerSecond: restartRate,
-		},
-		Run: restartRun, Trigger: "manual",
-	})
+	c := launchEmailCampaign(t, restartCampaign, restartRun, restartRecipients, restartPool, restartConcurrency, restartRate)
+	srv, store, mail, addresses, d := c.srv, c.store, c.mail, c.addresses, c.d
 
 	start := time.Now()
 	outages := restartRedisDuring(t, srv, d, mail.Count, restartRecipients)
