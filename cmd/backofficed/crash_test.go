@@ -79,23 +79,9 @@ func TestCampaignSurvivesKills(t *testing.T) {
 		d = startDaemonEnv(t, bin, env)
 	}
 
-	var st campaigns.RunStatus
-	lastLog := time.Now()
-	waitUntil(t, 5*time.Minute, "the run to finish", func() bool {
-		if time.Since(lastLog) > 15*time.Second {
-			// after a kill, the chunks it interrupted wait until the new
-			// daemon finds the dead one's alive key expired and takes them over
-			lastLog = time.Now()
-			t.Logf("%s: %d messages accepted, ledger %+v, chunks done %d of %d",
-				time.Since(start).Round(time.Second), mail.Count(), st.Counts, st.ChunksDone, st.Chunks)
-		}
-		var err error
-		st, err = store.Status(t.Context(), crashCampaign, crashRun)
-		if err != nil {
-			t.Fatalf("run status: %v", err)
-		}
-		return st.State == campaigns.StateFinished
-	})
+	// after a kill, the chunks it interrupted wait until the new daemon
+	// finds the dead one's alive key expired and takes them over
+	st := waitRunFinished(t, store, crashCampaign, crashRun, 5*time.Minute, 15*time.Second, start, mail.Count)
 	t.Logf("run finished %s after the launch", time.Since(start).Round(time.Second))
 	d.stop(t)
 	checkCrashLedger(t, store, st)
@@ -146,6 +132,30 @@ func launchEmailCampaign(t *testing.T, campaign, run string, n, pool, concurrenc
 		Run: run, Trigger: "manual",
 	})
 	return c
+}
+
+// waitRunFinished polls run of campaign until it is finished, at most
+// timeout, and returns its status. Every logEvery it logs the progress:
+// messages received (received) and the ledger's counts since start.
+func waitRunFinished(t *testing.T, store *campaigns.Store, campaign, run string, timeout, logEvery time.Duration,
+	start time.Time, received func() int) campaigns.RunStatus {
+	t.Helper()
+	var st campaigns.RunStatus
+	lastLog := time.Now()
+	waitUntil(t, timeout, "the run to finish", func() bool {
+		if time.Since(lastLog) > logEvery {
+			lastLog = time.Now()
+			t.Logf("%s: %d messages received, ledger %+v, chunks done %d of %d",
+				time.Since(start).Round(time.Second), received(), st.Counts, st.ChunksDone, st.Chunks)
+		}
+		var err error
+		st, err = store.Status(t.Context(), campaign, run)
+		if err != nil {
+			t.Fatalf("run status: %v", err)
+		}
+		return st.State == campaigns.StateFinished
+	})
+	return st
 }
 
 // writeAudience writes an audience file of n recipients and returns its

@@ -55,23 +55,9 @@ func TestCampaignSurvivesRedisRestarts(t *testing.T) {
 
 	start := time.Now()
 	outages := restartRedisDuring(t, srv, d, mail.Count, restartRecipients)
-	var st campaigns.RunStatus
-	lastLog := time.Now()
 	// about 10 s of sends at the rate and a retry or two of each chunk: a
 	// chunk that waits for its own slot's lease (two minutes) misses this
-	waitUntil(t, time.Minute, "the run to finish", func() bool {
-		if time.Since(lastLog) > 10*time.Second {
-			lastLog = time.Now()
-			t.Logf("%s: %d messages accepted, ledger %+v, chunks done %d of %d",
-				time.Since(start).Round(time.Second), mail.Count(), st.Counts, st.ChunksDone, st.Chunks)
-		}
-		var err error
-		st, err = store.Status(t.Context(), restartCampaign, restartRun)
-		if err != nil {
-			t.Fatalf("run status: %v", err)
-		}
-		return st.State == campaigns.StateFinished
-	})
+	st := waitRunFinished(t, store, restartCampaign, restartRun, time.Minute, 10*time.Second, start, mail.Count)
 	t.Logf("run finished %s after the launch", time.Since(start).Round(time.Second))
 	d.checkAlive(t, "the run")
 	d.stop(t)
@@ -267,15 +253,7 @@ func TestSMSCampaignSurvivesRedisRestarts(t *testing.T) {
 	})
 	start := time.Now()
 	outages := restartRedisDuring(t, srv, d, tw.Count, recipients)
-	var st campaigns.RunStatus
-	waitUntil(t, time.Minute, "the run to finish", func() bool {
-		var err error
-		st, err = store.Status(t.Context(), campaign, run)
-		if err != nil {
-			t.Fatalf("run status: %v", err)
-		}
-		return st.State == campaigns.StateFinished
-	})
+	st := waitRunFinished(t, store, campaign, run, time.Minute, 10*time.Second, start, tw.Count)
 	t.Logf("run finished %s after the launch", time.Since(start).Round(time.Second))
 	d.checkAlive(t, "the run")
 	d.stop(t)
