@@ -20,19 +20,15 @@ import (
 	"github.com/shopworks/backoffice/workers/redistest"
 )
 
-// startInboxAPI is the real API with an inbox holding one message and one
-// unmatched entry.
-func startInboxAPI(t *testing.T) string {
+// inboxAt is when the entries of the inbox tests arrived.
+var inboxAt = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// startInboxAPI is the real API with an inbox holding entries.
+func startInboxAPI(t *testing.T, entries ...inbox.Entry) string {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	box := inbox.New(rdb, "bo:")
-	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	for _, e := range []inbox.Entry{
-		{ID: "sms:SM1", Kind: inbox.KindMessage, Channel: "sms", CustomerID: "anna", From: "+421905111111",
-			Body: "Balík prišiel\tpoškodený", MediaURLs: []string{"https://api.twilio.com/m/1"}, At: at},
-		{ID: "sms-status:SM9", Kind: inbox.KindUnmatched, Channel: "sms", Reason: "unknown message sid",
-			Detail: "delivered", At: at.Add(time.Minute)},
-	} {
+	for _, e := range entries {
 		if _, err := box.Add(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +50,11 @@ func startInboxAPI(t *testing.T) string {
 
 func TestInboxCommands(t *testing.T) {
 	t.Parallel()
-	url := startInboxAPI(t)
+	url := startInboxAPI(t,
+		inbox.Entry{ID: "sms:SM1", Kind: inbox.KindMessage, Channel: "sms", CustomerID: "anna", From: "+421905111111",
+			Body: "Balík prišiel\tpoškodený", MediaURLs: []string{"https://api.twilio.com/m/1"}, At: inboxAt},
+		inbox.Entry{ID: "sms-status:SM9", Kind: inbox.KindUnmatched, Channel: "sms", Reason: "unknown message sid",
+			Detail: "delivered", At: inboxAt.Add(time.Minute)})
 
 	r := runCLI(t, url, testViewer, "", "inbox")
 	for _, want := range []string{
@@ -105,32 +105,13 @@ func TestInboxCommands(t *testing.T) {
 // sender wrote reach the staff member's terminal as visible text.
 func TestInboxShowsControlCharactersEscaped(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
-	box := inbox.New(rdb, "bo:")
-	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	for _, e := range []inbox.Entry{
-		{ID: "sms:SM1", Kind: inbox.KindMessage, Channel: "sms", CustomerID: "anna", From: "+421905111111",
-			Body: "hi\x1b[2J\x1b]0;owned\x07 \u202egnp.exe\u009b", At: at},
-		{ID: "sms:SM2", Kind: inbox.KindUnmatched, Channel: "sms", Reason: "malformed number", From: "\x1b[31m+1",
-			Detail: "phone number \"\\x1b\": bad\x08", At: at},
-	} {
-		if _, err := box.Add(t.Context(), e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reg := prometheus.NewRegistry()
-	s, err := web.New(web.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Redis: rdb,
-		Client: asynq.NewClientFromRedisClient(rdb), Inspector: asynq.NewInspectorFromRedisClient(rdb),
-		Customers: customers.New(rdb, "bo:", customers.Options{}), Inbox: box,
-		Tokens:  []config.Token{{Name: "watcher", Role: config.RoleViewer, Secret: testViewer}},
-		DataDir: t.TempDir(), Gatherer: reg, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
+	url := startInboxAPI(t,
+		inbox.Entry{ID: "sms:SM1", Kind: inbox.KindMessage, Channel: "sms", CustomerID: "anna", From: "+421905111111",
+			Body: "hi\x1b[2J\x1b]0;owned\x07 \u202egnp.exe\u009b", At: inboxAt},
+		inbox.Entry{ID: "sms:SM2", Kind: inbox.KindUnmatched, Channel: "sms", Reason: "malformed number", From: "\x1b[31m+1",
+			Detail: "phone number \"\\x1b\": bad\x08", At: inboxAt})
 
-	r := runCLI(t, ts.URL, testViewer, "", "inbox")
+	r := runCLI(t, url, testViewer, "", "inbox")
 	if r.code != 0 {
 		t.Fatalf("backoffice inbox = %d %q", r.code, r.stderr)
 	}
