@@ -118,12 +118,19 @@ func TestImportUploadRefusals(t *testing.T) {
 			t.Errorf("%s: POST /api/imports = %d field %q (%v), want %d field %q", tt.name, code, field, body, tt.wantCode, tt.wantField)
 		}
 	}
+	b.noUploadLeft(t, "refused uploads")
+}
+
+// noUploadLeft checks that the uploads what refers to left no file and
+// queued no job.
+func (b *bundle) noUploadLeft(t *testing.T, what string) {
+	t.Helper()
 	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
 	if len(entries) != 0 {
-		t.Errorf("refused uploads left files: %v", entries)
+		t.Errorf("%s left files: %v", what, entries)
 	}
 	if qs, _ := b.inspector.Queues(); len(qs) != 0 {
-		t.Errorf("refused uploads enqueued into %v", qs)
+		t.Errorf("%s enqueued into %v", what, qs)
 	}
 }
 
@@ -187,13 +194,7 @@ func TestUploadThatCannotBeStored(t *testing.T) {
 	if !strings.Contains(b.logs.String(), `"level":"ERROR","msg":"import upload: write"`) {
 		t.Errorf("the write failure is not logged as an error:\n%s", b.logs.String())
 	}
-	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
-	if len(entries) != 0 {
-		t.Errorf("the failed upload left files: %v", entries)
-	}
-	if qs, _ := b.inspector.Queues(); len(qs) != 0 {
-		t.Errorf("the failed upload enqueued into %v", qs)
-	}
+	b.noUploadLeft(t, "the failed upload")
 }
 
 // TestUploadRefusedByItsLength: a body whose Content-Length is over the cap
@@ -226,10 +227,7 @@ func TestUploadRefusedByItsLength(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("POST /api/imports with Content-Length over the cap = %d, want 413", resp.StatusCode)
 	}
-	entries, _ := os.ReadDir(filepath.Join(b.dataDir, "imports"))
-	if len(entries) != 0 {
-		t.Errorf("the refused upload left files: %v", entries)
-	}
+	b.noUploadLeft(t, "the refused upload")
 }
 
 // TestImportArchivedMidway: an import left "running" by a task that was
