@@ -104,6 +104,8 @@ type conn struct {
 	lastUsed time.Time
 	sends    int  // transactions attempted on it
 	broken   bool // aborted or failed: never reuse
+	// pipelining: the server advertised PIPELINING and the pool may use it
+	pipelining bool
 }
 
 // quitTimeout bounds the QUIT sent when a healthy connection is closed.

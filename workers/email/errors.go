@@ -56,9 +56,22 @@ func IsPermanent(err error) bool {
 	return false
 }
 
-// sendFailure turns what go-mail's SendWithSMTPClient returned into a
-// *SendError for recipient to.
+// sendFailure turns what a transaction returned (sendPipelined or go-mail's
+// SendWithSMTPClient) into a *SendError for recipient to.
 func sendFailure(err error, to string) *SendError {
+	if errors.Is(err, ErrInvalidMessage) {
+		return &SendError{Text: err.Error(), To: to, err: err}
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		code := se.code()
+		out := &SendError{Code: code, Text: se.Error(), Temporary: code < 500 || code > 599, To: to, err: err}
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			out.Enhanced = enhancedOf(te.Msg)
+		}
+		return out
+	}
 	var me *gomail.SendError
 	if !errors.As(err, &me) {
 		return &SendError{Text: err.Error(), Temporary: true, To: to, err: err}

@@ -49,6 +49,8 @@ type Pool struct {
 	tlsConfig   *tls.Config
 	dialTimeout time.Duration
 	idleTimeout time.Duration
+	sendTimeout time.Duration
+	pipelining  bool // pipeline each transaction where the server allows
 	logger      *slog.Logger
 	slots       chan struct{}
 
@@ -76,6 +78,8 @@ func NewPool(o PoolOptions) (*Pool, error) {
 		tlsConfig:   tlsConfigFor(o.TLSConfig, target.host),
 		dialTimeout: cmp.Or(o.DialTimeout, 10*time.Second),
 		idleTimeout: cmp.Or(o.IdleTimeout, 30*time.Second),
+		sendTimeout: cmp.Or(o.SendTimeout, 30*time.Second),
+		pipelining:  true,
 		logger:      cmp.Or(o.Logger, slog.New(slog.DiscardHandler)),
 		slots:       make(chan struct{}, cmp.Or(o.Size, 4)),
 		stop:        make(chan struct{}),
@@ -115,7 +119,7 @@ func (p *Pool) clientOptions(o PoolOptions) []gomail.Option {
 	t := p.target
 	opts := []gomail.Option{
 		gomail.WithPort(t.port),
-		gomail.WithTimeout(cmp.Or(o.SendTimeout, 30*time.Second)),
+		gomail.WithTimeout(p.sendTimeout),
 		gomail.WithTLSConfig(p.tlsConfig),
 		gomail.WithDialContextFunc(p.dialContext),
 		// No NOOP before each message and no RSET after each accepted
@@ -192,7 +196,7 @@ func (p *Pool) Send(ctx context.Context, m *Message) error {
 		return connectFailure(err, m.To)
 	}
 	reused := c.sends > 0
-	err = p.sendOn(ctx, c, msg)
+	delivered, err := p.sendOn(ctx, c, msg)
 	if err != nil && reused && !c.broken && wentAway(err) {
 		// The server closed an idle connection; MAIL FROM failed before
 		// any recipient or data: safe to start over on a new one.
@@ -202,9 +206,9 @@ func (p *Pool) Send(ctx context.Context, m *Message) error {
 		if c, err = p.dial(ctx); err != nil {
 			return connectFailure(err, m.To)
 		}
-		err = p.sendOn(ctx, c, msg)
+		delivered, err = p.sendOn(ctx, c, msg)
 	}
-	if err != nil && msg.IsDelivered() {
+	if err != nil && delivered {
 		// The server accepted the message (250 to its data) and what
 		// go-mail does after that failed (its RSET, were it on). The
 		// message is delivered: reporting a failure would have it sent
@@ -228,23 +232,39 @@ func (p *Pool) failure(ctx context.Context, c *conn, err error, to string) error
 }
 
 // sendOn runs one SMTP transaction on c, aborting it when ctx is done.
-func (p *Pool) sendOn(ctx context.Context, c *conn, msg *gomail.Msg) error {
+// delivered reports that the server accepted the message (250 to its
+// content), even when err is not nil.
+func (p *Pool) sendOn(ctx context.Context, c *conn, msg *gomail.Msg) (delivered bool, err error) {
 	if err := ctx.Err(); err != nil {
 		c.broken = true
-		return err
+		return false, err
 	}
 	stop := context.AfterFunc(ctx, c.raw.abort)
-	err := p.client.SendWithSMTPClient(c.client, msg)
+	if c.pipelining {
+		if err = c.client.UpdateDeadline(p.sendTimeout); err != nil {
+			err = &stepError{step: stepMail, err: err}
+		} else {
+			delivered, err = sendPipelined(c.client, msg)
+		}
+	} else {
+		err = p.client.SendWithSMTPClient(c.client, msg)
+		delivered = msg.IsDelivered()
+	}
 	if !stop() {
 		c.broken = true // aborted: the dialogue may be cut anywhere
 	}
 	c.sends++
-	return err
+	return delivered, err
 }
 
 // wentAway reports whether MAIL FROM failed because the connection was
 // gone (no reply, or 421 closing).
 func wentAway(err error) bool {
+	var se *stepError
+	if errors.As(err, &se) {
+		code := se.code()
+		return se.step == stepMail && (code == 0 || code == 421)
+	}
 	var me *gomail.SendError
 	if !errors.As(err, &me) {
 		return false
@@ -254,10 +274,16 @@ func wentAway(err error) bool {
 }
 
 // reusable reports whether a connection is still in step with the server
-// after err: the server replied to MAIL or RCPT (go-mail then sent RSET).
+// after err: the server refused MAIL or RCPT (and RSET followed) or, in a
+// pipelined transaction, refused the message after its content.
 func reusable(err error) bool {
 	if err == nil {
 		return true
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		code := se.code()
+		return (se.step == stepMail || se.step == stepRcpt || se.step == stepEnd) && code >= 400 && code <= 599 && code != 421
 	}
 	var me *gomail.SendError
 	if !errors.As(err, &me) {

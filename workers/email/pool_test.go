@@ -54,6 +54,18 @@ func sendErr(t *testing.T, err error) *SendError {
 	return se
 }
 
+// bothTransactions runs test twice: with the pool pipelining each
+// transaction (go-smtp offers PIPELINING) and with go-mail's own, one reply
+// at a time, as with a server that does not offer it.
+func bothTransactions(t *testing.T, test func(t *testing.T, pipelining bool)) {
+	for _, pipelining := range []bool{true, false} {
+		t.Run(map[bool]string{true: "pipelined", false: "lockstep"}[pipelining], func(t *testing.T) {
+			t.Parallel()
+			test(t, pipelining)
+		})
+	}
+}
+
 func TestPoolSendsOverAtMostSizeConnections(t *testing.T) {
 	t.Parallel()
 	srv, pool := setup(t, smtptest.Options{}, PoolOptions{Size: 3})
@@ -104,108 +116,124 @@ func TestPoolSendsOverAtMostSizeConnections(t *testing.T) {
 
 func TestPoolTransientRejectThenRetry(t *testing.T) {
 	t.Parallel()
-	srv, pool := setup(t, smtptest.Options{Reject: func(rcpt string, attempt int) *smtp.SMTPError {
-		if attempt == 1 {
-			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
-		}
-		return nil
-	}}, PoolOptions{Size: 1})
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		srv, pool := setup(t, smtptest.Options{Reject: func(rcpt string, attempt int) *smtp.SMTPError {
+			if attempt == 1 {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+			}
+			return nil
+		}}, PoolOptions{Size: 1})
+		pool.pipelining = pipelining
 
-	err := pool.Send(t.Context(), to(1))
-	se := sendErr(t, err)
-	if IsPermanent(err) || !se.Temporary || se.Code != 451 || se.Enhanced != "4.3.0" || se.To != "customer1@example.sk" {
-		t.Fatalf("first Send = %#v, want temporary 451 4.3.0 for customer1", se)
-	}
-	if !strings.Contains(se.Text, "Try again later") {
-		t.Errorf("Text %q lacks the server's reply", se.Text)
-	}
-	if err := pool.Send(t.Context(), to(1)); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	srv.WaitFor(t, 1, wait)
-	if got := srv.Connections(); got != 1 {
-		t.Errorf("connections = %d, want 1: a 4xx reply leaves the connection usable", got)
-	}
+		err := pool.Send(t.Context(), to(1))
+		se := sendErr(t, err)
+		if IsPermanent(err) || !se.Temporary || se.Code != 451 || se.Enhanced != "4.3.0" || se.To != "customer1@example.sk" {
+			t.Fatalf("first Send = %#v, want temporary 451 4.3.0 for customer1", se)
+		}
+		if !strings.Contains(se.Text, "Try again later") {
+			t.Errorf("Text %q lacks the server's reply", se.Text)
+		}
+		if err := pool.Send(t.Context(), to(1)); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		srv.WaitFor(t, 1, wait)
+		if got := srv.Connections(); got != 1 {
+			t.Errorf("connections = %d, want 1: a 4xx reply leaves the connection usable", got)
+		}
+	})
 }
 
 // The dialogue of a reused connection: MAIL, RCPT, DATA per message and
 // no RSET after an accepted one (a round trip saved per message); a refused
-// recipient is followed by RSET, so the next message starts clean.
+// recipient is followed by RSET, so the next message starts clean. The
+// pipelined transaction has sent its DATA before it learns of the refusal.
 func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 	t.Parallel()
-	srv, pool := setup(t, smtptest.Options{Transcript: true, Reject: func(rcpt string, _ int) *smtp.SMTPError {
-		if rcpt == "customer2@example.sk" {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
-		}
-		return nil
-	}}, PoolOptions{Size: 1})
-	for n := 1; n <= 4; n++ {
-		err := pool.Send(t.Context(), to(n))
-		if (err != nil) != (n == 2) {
-			t.Fatalf("Send %d = %v", n, err)
-		}
-	}
-	var cmds []string
-	for line := range strings.SplitSeq(srv.Transcript(), "\n") {
-		for _, verb := range []string{"MAIL", "RSET", "DATA"} {
-			if strings.HasPrefix(strings.ToUpper(line), verb) {
-				cmds = append(cmds, verb)
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		srv, pool := setup(t, smtptest.Options{Transcript: true, Reject: func(rcpt string, _ int) *smtp.SMTPError {
+			if rcpt == "customer2@example.sk" {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+			}
+			return nil
+		}}, PoolOptions{Size: 1})
+		pool.pipelining = pipelining
+		for n := 1; n <= 4; n++ {
+			err := pool.Send(t.Context(), to(n))
+			if (err != nil) != (n == 2) {
+				t.Fatalf("Send %d = %v", n, err)
 			}
 		}
-	}
-	// 1 accepted, 2 refused at RCPT then RSET, 3 and 4 accepted
-	want := "MAIL DATA MAIL RSET MAIL DATA MAIL DATA"
-	if got := strings.Join(cmds, " "); got != want {
-		t.Errorf("client commands %q, want %q", got, want)
-	}
+		var cmds []string
+		for line := range strings.SplitSeq(srv.Transcript(), "\n") {
+			for _, verb := range []string{"MAIL", "RSET", "DATA"} {
+				if strings.HasPrefix(strings.ToUpper(line), verb) {
+					cmds = append(cmds, verb)
+				}
+			}
+		}
+		// 1 accepted, 2 refused at RCPT then RSET, 3 and 4 accepted
+		want := "MAIL DATA MAIL RSET MAIL DATA MAIL DATA"
+		if pipelining {
+			want = "MAIL DATA MAIL DATA RSET MAIL DATA MAIL DATA"
+		}
+		if got := strings.Join(cmds, " "); got != want {
+			t.Errorf("client commands %q, want %q", got, want)
+		}
+	})
 }
 
 func TestPoolPermanentReject(t *testing.T) {
 	t.Parallel()
-	srv, pool := setup(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
-		if rcpt == "customer2@example.sk" {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
-		}
-		return nil
-	}}, PoolOptions{Size: 2})
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		srv, pool := setup(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
+			if rcpt == "customer2@example.sk" {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+			}
+			return nil
+		}}, PoolOptions{Size: 2})
+		pool.pipelining = pipelining
 
-	err := pool.Send(t.Context(), to(2))
-	se := sendErr(t, err)
-	if !IsPermanent(err) || se.Temporary || se.Code != 550 || se.Enhanced != "5.1.1" {
-		t.Fatalf("Send = %#v, want permanent 550 5.1.1", se)
-	}
-	for _, want := range []string{"No such user", "customer2@example.sk", "permanent"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q lacks %q", err, want)
+		err := pool.Send(t.Context(), to(2))
+		se := sendErr(t, err)
+		if !IsPermanent(err) || se.Temporary || se.Code != 550 || se.Enhanced != "5.1.1" {
+			t.Fatalf("Send = %#v, want permanent 550 5.1.1", se)
 		}
-	}
-	if strings.Contains(err.Error(), "zľava") {
-		t.Errorf("error %q contains the message body", err)
-	}
-	if err := pool.Send(t.Context(), to(3)); err != nil {
-		t.Fatalf("next recipient: %v", err)
-	}
-	srv.WaitFor(t, 1, wait)
+		for _, want := range []string{"No such user", "customer2@example.sk", "permanent"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "zľava") {
+			t.Errorf("error %q contains the message body", err)
+		}
+		if err := pool.Send(t.Context(), to(3)); err != nil {
+			t.Fatalf("next recipient: %v", err)
+		}
+		srv.WaitFor(t, 1, wait)
+	})
 }
 
 func TestPoolServerDropsDuringData(t *testing.T) {
 	t.Parallel()
-	srv, pool := setup(t, smtptest.Options{Drop: func(_ string, attempt int) bool { return attempt == 1 }}, PoolOptions{Size: 1})
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		srv, pool := setup(t, smtptest.Options{Drop: func(_ string, attempt int) bool { return attempt == 1 }}, PoolOptions{Size: 1})
+		pool.pipelining = pipelining
 
-	err := pool.Send(t.Context(), to(1))
-	if err == nil || IsPermanent(err) {
-		t.Fatalf("Send during a dropped DATA = %v, want a transient error", err)
-	}
-	if se := sendErr(t, err); se.Code != 0 || !se.Temporary {
-		t.Errorf("SendError = %#v, want code 0, temporary", se)
-	}
-	if err := pool.Send(t.Context(), to(1)); err != nil {
-		t.Fatalf("next Send: %v", err)
-	}
-	srv.WaitFor(t, 1, wait)
-	if got := srv.Connections(); got != 2 {
-		t.Errorf("connections = %d, want 2 (redialled after the drop)", got)
-	}
+		err := pool.Send(t.Context(), to(1))
+		if err == nil || IsPermanent(err) {
+			t.Fatalf("Send during a dropped DATA = %v, want a transient error", err)
+		}
+		if se := sendErr(t, err); se.Code != 0 || !se.Temporary {
+			t.Errorf("SendError = %#v, want code 0, temporary", se)
+		}
+		if err := pool.Send(t.Context(), to(1)); err != nil {
+			t.Fatalf("next Send: %v", err)
+		}
+		srv.WaitFor(t, 1, wait)
+		if got := srv.Connections(); got != 2 {
+			t.Errorf("connections = %d, want 2 (redialled after the drop)", got)
+		}
+	})
 }
 
 // A server that hangs up right after accepting a message: the message is
@@ -213,36 +241,42 @@ func TestPoolServerDropsDuringData(t *testing.T) {
 // next one goes on a new connection.
 func TestPoolServerHangsUpAfterAcceptingIsDelivered(t *testing.T) {
 	t.Parallel()
-	srv, pool := setup(t, smtptest.Options{HangUp: func(_ string, attempt int) bool { return attempt == 1 }}, PoolOptions{Size: 1})
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		srv, pool := setup(t, smtptest.Options{HangUp: func(_ string, attempt int) bool { return attempt == 1 }}, PoolOptions{Size: 1})
+		pool.pipelining = pipelining
 
-	if err := pool.Send(t.Context(), to(1)); err != nil {
-		t.Fatalf("Send of a message the server accepted before hanging up = %v, want nil", err)
-	}
-	if err := pool.Send(t.Context(), to(2)); err != nil {
-		t.Fatalf("next Send: %v", err)
-	}
-	msgs := srv.WaitFor(t, 2, wait)
-	if len(msgs) != 2 || msgs[0].To[0] != "customer1@example.sk" || msgs[1].Conn != 2 {
-		t.Errorf("got %d messages (%v), want customer1 once on connection 1, then customer2 on connection 2", len(msgs), msgs)
-	}
+		if err := pool.Send(t.Context(), to(1)); err != nil {
+			t.Fatalf("Send of a message the server accepted before hanging up = %v, want nil", err)
+		}
+		if err := pool.Send(t.Context(), to(2)); err != nil {
+			t.Fatalf("next Send: %v", err)
+		}
+		msgs := srv.WaitFor(t, 2, wait)
+		if len(msgs) != 2 || msgs[0].To[0] != "customer1@example.sk" || msgs[1].Conn != 2 {
+			t.Errorf("got %d messages (%v), want customer1 once on connection 1, then customer2 on connection 2", len(msgs), msgs)
+		}
+	})
 }
 
 func TestPoolReplacesConnectionTheServerClosed(t *testing.T) {
 	t.Parallel()
-	srv, pool := setup(t, smtptest.Options{}, PoolOptions{Size: 1})
-	if err := pool.Send(t.Context(), to(1)); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	srv.DropConnections()
-	smtptest.WaitUntil(t, wait, func() bool { return srv.OpenConnections() == 0 }, func() string { return "connection still open" })
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		srv, pool := setup(t, smtptest.Options{}, PoolOptions{Size: 1})
+		pool.pipelining = pipelining
+		if err := pool.Send(t.Context(), to(1)); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		srv.DropConnections()
+		smtptest.WaitUntil(t, wait, func() bool { return srv.OpenConnections() == 0 }, func() string { return "connection still open" })
 
-	if err := pool.Send(t.Context(), to(2)); err != nil {
-		t.Fatalf("Send after the server closed the idle connection: %v", err)
-	}
-	msgs := srv.WaitFor(t, 2, wait)
-	if len(msgs) != 2 || msgs[1].Conn != 2 {
-		t.Errorf("got %d messages, second on connection %d; want 2, on connection 2", len(msgs), msgs[len(msgs)-1].Conn)
-	}
+		if err := pool.Send(t.Context(), to(2)); err != nil {
+			t.Fatalf("Send after the server closed the idle connection: %v", err)
+		}
+		msgs := srv.WaitFor(t, 2, wait)
+		if len(msgs) != 2 || msgs[1].Conn != 2 {
+			t.Errorf("got %d messages, second on connection %d; want 2, on connection 2", len(msgs), msgs[len(msgs)-1].Conn)
+		}
+	})
 }
 
 func TestPoolAuthAndTLS(t *testing.T) {
@@ -307,28 +341,31 @@ func TestPoolClosesIdleConnections(t *testing.T) {
 
 func TestPoolCancelAbortsStalledServer(t *testing.T) {
 	t.Parallel()
-	stalled := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	srv, pool := setup(t, smtptest.Options{Reject: func(string, int) *smtp.SMTPError {
-		once.Do(func() { close(stalled) })
-		<-release // the server hangs before answering RCPT
-		return nil
-	}}, PoolOptions{Size: 1})
-	defer close(release)
+	bothTransactions(t, func(t *testing.T, pipelining bool) {
+		stalled := make(chan struct{})
+		release := make(chan struct{})
+		var once sync.Once
+		srv, pool := setup(t, smtptest.Options{Reject: func(string, int) *smtp.SMTPError {
+			once.Do(func() { close(stalled) })
+			<-release // the server hangs before answering RCPT
+			return nil
+		}}, PoolOptions{Size: 1})
+		pool.pipelining = pipelining
+		defer close(release)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	go func() {
-		<-stalled
-		cancel()
-	}()
-	err := pool.Send(ctx, to(1))
-	if !errors.Is(err, context.Canceled) || IsPermanent(err) {
-		t.Fatalf("Send = %v, want transient context.Canceled", err)
-	}
-	if srv.Count() != 0 {
-		t.Errorf("server accepted %d messages", srv.Count())
-	}
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			<-stalled
+			cancel()
+		}()
+		err := pool.Send(ctx, to(1))
+		if !errors.Is(err, context.Canceled) || IsPermanent(err) {
+			t.Fatalf("Send = %v, want transient context.Canceled", err)
+		}
+		if srv.Count() != 0 {
+			t.Errorf("server accepted %d messages", srv.Count())
+		}
+	})
 }
 
 func TestPoolCancelWhileWaitingForAConnection(t *testing.T) {

@@ -51,7 +51,7 @@ func (p *Pool) dial(ctx context.Context) (*conn, error) {
 	}
 	p.mu.Lock()
 	p.nextID++
-	c := &conn{id: p.nextID, client: client, raw: slot.conn}
+	c := &conn{id: p.nextID, client: client, raw: slot.conn, pipelining: p.pipelining && canPipeline(client)}
 	p.mu.Unlock()
 	p.logger.Debug("smtp connection opened", "conn", c.id, "server", p.target.addr())
 	return c, nil
