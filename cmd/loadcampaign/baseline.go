@@ -15,6 +15,7 @@ import (
 
 	"github.com/shopworks/backoffice/templates"
 	"github.com/shopworks/backoffice/workers/campaigns"
+	"github.com/shopworks/backoffice/workers/email"
 )
 
 // mailContent is the rendered campaign e-mail the baseline sends: the
@@ -78,8 +79,10 @@ func (r baselineResult) rate() float64 { return float64(r.sent) / r.elapsed.Seco
 // runBaseline sends messages from..from+n-1 straight to the sink at addr with go-mail over
 // conns connections, each dialled once and reused
 // (DialToSMTPClientWithContext, SendWithSMTPClient, no NOOP before and
-// no RSET after each message, as the daemon's pool), one goroutine per
-// connection: the ceiling of the campaign's sending.
+// no RSET after each message), one goroutine per connection: the ceiling
+// of the campaign's sending. go-mail waits for the reply to each command;
+// the daemon's pool pipelines them where the server offers PIPELINING, as
+// the sink does (see runPoolBaseline).
 func runBaseline(ctx context.Context, addr string, content mailContent, conns, from, n int) (baselineResult, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	portN, _ := strconv.Atoi(port)
@@ -89,27 +92,62 @@ func runBaseline(ctx context.Context, addr string, content mailContent, conns, f
 		return baselineResult{}, fmt.Errorf("baseline: %w", err)
 	}
 	clients := make([]*smtp.Client, conns)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				_ = client.CloseWithSMTPClient(c)
+			}
+		}
+	}()
 	for i := range clients {
 		if clients[i], err = client.DialToSMTPClientWithContext(ctx); err != nil {
 			return baselineResult{}, fmt.Errorf("baseline: dial the sink: %w", err)
 		}
 	}
+	return fanOut(ctx, conns, n, func(w, i int) error {
+		msg, err := content.message(from + i)
+		if err == nil {
+			err = client.SendWithSMTPClient(clients[w], msg)
+		}
+		return err
+	})
+}
+
+// runPoolBaseline sends messages from..from+n-1 to the sink at addr
+// through the daemon's sender, workers/email's Pool of conns connections,
+// from conns goroutines, without the campaign around it: the same
+// transport as (b), which pipelines each transaction.
+func runPoolBaseline(ctx context.Context, addr string, content mailContent, conns, from, n int) (baselineResult, error) {
+	pool, err := email.NewPool(email.PoolOptions{URL: "smtp://" + addr + "?tls=none", Size: conns, HELO: "loadcampaign.local"})
+	if err != nil {
+		return baselineResult{}, fmt.Errorf("pool baseline: %w", err)
+	}
+	defer pool.Close()
+	return fanOut(ctx, conns, n, func(_, i int) error {
+		i += from
+		return pool.Send(ctx, &email.Message{
+			To: emailAddress(i), ToName: "Zákazník " + strconv.Itoa(i), From: content.from,
+			Subject: content.subject, Text: content.text, HTML: content.html,
+			MessageID: "<baseline." + strconv.Itoa(i) + "@localhost>",
+			Headers:   map[string]string{"X-Backoffice-Campaign": content.campaign},
+		})
+	})
+}
+
+// fanOut sends messages 0..n-1 with send from workers goroutines (w is
+// the goroutine, 0..workers-1) and counts the failures.
+func fanOut(ctx context.Context, workers, n int, send func(w, i int) error) (baselineResult, error) {
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for _, c := range clients {
+	for w := range workers {
 		wg.Go(func() {
-			defer func() { _ = client.CloseWithSMTPClient(c) }()
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
 				}
-				msg, err := content.message(from + i)
-				if err == nil {
-					err = client.SendWithSMTPClient(c, msg)
-				}
-				if err != nil {
+				if send(w, i) != nil {
 					failed.Add(1)
 				}
 			}

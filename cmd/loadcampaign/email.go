@@ -22,6 +22,7 @@ type emailResult struct {
 	conns      int
 	base       ceiling // (a): go-mail in a process of its own, as the daemon is
 	inProcess  ceiling // (a'): go-mail in the sink's process, for reference
+	pool       ceiling // (a"): the daemon's Pool in a process of its own, for reference
 	recipients int
 	elapsed    time.Duration // from the launch request to the run's "finished"
 	planned    time.Duration // from the launch request to the end of planning
@@ -60,8 +61,18 @@ func pickRound(rounds []emailResult) int {
 	return order[(len(order)-1)/2]
 }
 
-// ceiling is one go-mail baseline, summed over its halves.
+// ceilingKind is what a ceiling sends with, and from where.
+type ceilingKind int
+
+const (
+	goMailProcess ceilingKind = iota // (a) go-mail's transaction, in a sender process
+	goMailHere                       // (a') go-mail's transaction, in the sink's process
+	poolProcess                      // (a") workers/email's Pool (pipelined), in a sender process
+)
+
+// ceiling is one baseline, summed over its halves.
 type ceiling struct {
+	kind   ceilingKind
 	res    baselineResult
 	cpu    cpuUse        // daemon (idle), redis (idle), this tool (the sink)
 	sender time.Duration // CPU time of the sender process, when it has one
@@ -91,13 +102,14 @@ func (r emailResult) rate() float64 { return float64(r.status.Counts.Sent) / r.e
 // ok reports whether every recipient of every run got exactly one message
 // and the campaign sent to all of them.
 func (r emailResult) ok() bool {
-	return r.base.check.ok() && r.inProcess.check.ok() && r.check.ok() && r.status.State == campaigns.StateFinished &&
+	return r.base.check.ok() && r.inProcess.check.ok() && r.pool.check.ok() && r.check.ok() && r.status.State == campaigns.StateFinished &&
 		r.status.Counts.Sent == int64(r.recipients)
 }
 
 func (r emailResult) rows() []row {
 	base := fmt.Sprintf("%.0f msgs/s", r.base.res.rate())
 	inProc := fmt.Sprintf("%.0f msgs/s", r.inProcess.res.rate())
+	pool := fmt.Sprintf("%.0f msgs/s", r.pool.res.rate())
 	return []row{
 		{figure: fmt.Sprintf("(a) go-mail process -> sink, %d conns, %s msgs", r.conns, count(r.base.res.sent)),
 			measured: fmt.Sprintf("%s (%d dup, %d lost)", base, r.base.check.duplicated, r.base.check.lost),
@@ -107,6 +119,10 @@ func (r emailResult) rows() []row {
 			measured: fmt.Sprintf("%s (%d dup, %d lost)", inProc, r.inProcess.check.duplicated, r.inProcess.check.lost),
 			result:   check(r.inProcess.check.ok() && r.inProcess.res.errors == 0)},
 		{figure: "(a') CPU per message", measured: r.inProcess.perMessage()},
+		{figure: fmt.Sprintf("(a\") daemon's pool process (pipelined), %s msgs", count(r.pool.res.sent)),
+			measured: fmt.Sprintf("%s (%d dup, %d lost)", pool, r.pool.check.duplicated, r.pool.check.lost),
+			result:   check(r.pool.check.ok() && r.pool.res.errors == 0)},
+		{figure: "(a\") CPU per message", measured: r.pool.perMessage()},
 		{figure: fmt.Sprintf("(b) campaign %s recipients, launch -> finished", count(r.recipients)),
 			measured: fmt.Sprintf("%.0f msgs/s (%s)", r.rate(), secs(r.elapsed)), baseline: base,
 			ratio: ratio(r.rate(), r.base.res.rate()), target: fmt.Sprintf(">= %.2f", targetEmailRatio),
@@ -114,6 +130,8 @@ func (r emailResult) rows() []row {
 		r.roundsRow(),
 		{figure: "(b) vs (a') (no process boundary)", measured: fmt.Sprintf("%.0f msgs/s", r.rate()), baseline: inProc,
 			ratio: ratio(r.rate(), r.inProcess.res.rate())},
+		{figure: "(b) vs (a\") (same transport, no campaign)", measured: fmt.Sprintf("%.0f msgs/s", r.rate()), baseline: pool,
+			ratio: ratio(r.rate(), r.pool.res.rate())},
 		{figure: "(b) CPU per message", measured: r.cpu.perMessage(r.recipients),
 			baseline: fmt.Sprintf("%.0f µs", r.base.perMessageUS()),
 			ratio:    ratio(perMessageUS(r.cpu, r.recipients), r.base.perMessageUS())},
@@ -217,9 +235,11 @@ func emailRound(ctx context.Context, o options, l *local, s *sink, rdb redis.Uni
 	res := emailResult{conns: o.smtpPool, recipients: o.emailRecipients}
 	meter := cpuMeter{l: l}
 	half := o.baselineMessages / 2
-	res.base.tally, res.inProcess.tally = tally{byRcpt: map[string]int{}}, tally{byRcpt: map[string]int{}}
-	for _, c := range []*ceiling{&res.base, &res.inProcess} {
-		if err := c.run(ctx, s, content, meter, res.conns, 0, half, c == &res.base, out); err != nil {
+	res.inProcess.kind, res.pool.kind = goMailHere, poolProcess
+	ceilings := []*ceiling{&res.base, &res.inProcess, &res.pool}
+	for _, c := range ceilings {
+		c.tally = tally{byRcpt: map[string]int{}}
+		if err := c.run(ctx, s, content, meter, res.conns, 0, half, out); err != nil {
 			return res, err
 		}
 	}
@@ -230,30 +250,33 @@ func emailRound(ctx context.Context, o options, l *local, s *sink, rdb redis.Uni
 	res.check = checkDeliveries(o.emailRecipients, emailAddress, t.byRcpt, nil, false)
 	res.bytes = float64(t.bytes) / float64(max(1, t.messages))
 	fmt.Fprintf(out, "  sink: %s\n", res.check)
-	for _, c := range []*ceiling{&res.base, &res.inProcess} {
-		if err := c.run(ctx, s, content, meter, res.conns, half, o.baselineMessages-half, c == &res.base, out); err != nil {
+	for _, c := range ceilings {
+		if err := c.run(ctx, s, content, meter, res.conns, half, o.baselineMessages-half, out); err != nil {
 			return res, err
 		}
 		c.check = checkDeliveries(o.baselineMessages, emailAddress, c.tally.byRcpt, nil, false)
 		c.bytes = float64(c.tally.bytes) / float64(max(1, c.tally.messages))
 		fmt.Fprintf(out, "%s in all: %d sent in %v: %.0f msgs/s, %d errors; sink: %s\n  CPU per message: %s\n",
-			c.label(c == &res.base), c.res.sent, c.res.elapsed.Round(time.Millisecond), c.res.rate(), c.res.errors, c.check, c.perMessage())
+			c.label(), c.res.sent, c.res.elapsed.Round(time.Millisecond), c.res.rate(), c.res.errors, c.check, c.perMessage())
 	}
 	return res, nil
 }
 
 // label names a ceiling in the output.
-func (c *ceiling) label(process bool) string {
-	if process {
-		return "(a) go-mail process"
+func (c *ceiling) label() string {
+	switch c.kind {
+	case goMailHere:
+		return "(a') go-mail in this process"
+	case poolProcess:
+		return "(a\") the daemon's pool process"
 	}
-	return "(a') go-mail in this process"
+	return "(a) go-mail process"
 }
 
 // run sends one half of a ceiling, messages from..from+n-1, in a sender
-// process of its own (process) or from this process, next to the sink, and
-// adds its figures and what the sink got.
-func (c *ceiling) run(ctx context.Context, s *sink, content mailContent, meter cpuMeter, conns, from, n int, process bool, out io.Writer) error {
+// process of its own or from this process, next to the sink, and adds its
+// figures and what the sink got.
+func (c *ceiling) run(ctx context.Context, s *sink, content mailContent, meter cpuMeter, conns, from, n int, out io.Writer) error {
 	if n == 0 {
 		return nil
 	}
@@ -261,13 +284,13 @@ func (c *ceiling) run(ctx context.Context, s *sink, content mailContent, meter c
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s straight to the sink: messages %d..%d over %d connections\n", c.label(process), from, from+n-1, conns)
+	fmt.Fprintf(out, "%s straight to the sink: messages %d..%d over %d connections\n", c.label(), from, from+n-1, conns)
 	var b baselineResult
 	var sender time.Duration
-	if process {
-		b, sender, err = runSenderProcess(ctx, s.Addr, content, conns, from, n)
-	} else {
+	if c.kind == goMailHere {
 		b, err = runBaseline(ctx, s.Addr, content, conns, from, n)
+	} else {
+		b, sender, err = runSenderProcess(ctx, s.Addr, content, conns, from, n, c.kind == poolProcess)
 	}
 	if err != nil {
 		return err

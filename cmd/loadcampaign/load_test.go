@@ -239,8 +239,9 @@ func TestScheduleFile(t *testing.T) {
 	}
 }
 
-// TestBaselineIntoSink sends with go-mail to the sink and checks that it
-// counts every recipient, and counts a repeated one twice.
+// TestBaselineIntoSink sends with go-mail and with the daemon's pool to the
+// sink and checks that it counts every recipient, and counts a repeated
+// one twice.
 func TestBaselineIntoSink(t *testing.T) {
 	t.Parallel()
 	s, err := startSink()
@@ -258,18 +259,24 @@ func TestBaselineIntoSink(t *testing.T) {
 	}
 	acc := s.take()
 	// the second half from a sender process of its own, as (a) sends
-	half, cpu, err := runSenderProcess(t.Context(), s.Addr, content, 2, 40, 10)
+	half, cpu, err := runSenderProcess(t.Context(), s.Addr, content, 2, 40, 10, false)
 	if err != nil || half.sent != 10 || half.errors != 0 || cpu <= 0 {
 		t.Fatalf("runSenderProcess(10 messages, 2 connections) = %+v, CPU %v, %v; want 10 sent", half, cpu, err)
+	}
+	acc.add(s.take())
+	// and through the daemon's pool in a sender process, as (a") sends
+	pooled, cpu, err := runSenderProcess(t.Context(), s.Addr, content, 2, 50, 10, true)
+	if err != nil || pooled.sent != 10 || pooled.errors != 0 || cpu <= 0 {
+		t.Fatalf("runSenderProcess(10 messages, 2 connections, pool) = %+v, CPU %v, %v; want 10 sent", pooled, cpu, err)
 	}
 	acc.add(s.take())
 	if _, err := runBaseline(t.Context(), s.Addr, content, 1, 0, 1); err != nil { // recipient 0 again
 		t.Fatal(err)
 	}
 	acc.add(s.take())
-	d := checkDeliveries(50, emailAddress, acc.byRcpt, nil, false)
-	if d.messages != 51 || d.once != 49 || d.duplicated != 1 || d.lost != 0 || acc.messages != 51 {
-		t.Errorf("sink after messages 0..49 and recipient 0 again: %s; want 51 messages, 49 once, 1 duplicated", d)
+	d := checkDeliveries(60, emailAddress, acc.byRcpt, nil, false)
+	if d.messages != 61 || d.once != 59 || d.duplicated != 1 || d.lost != 0 || acc.messages != 61 {
+		t.Errorf("sink after messages 0..59 and recipient 0 again: %s; want 61 messages, 59 once, 1 duplicated", d)
 	}
 	if avg := acc.bytes / int64(acc.messages); avg < 1000 {
 		t.Errorf("average message size %d bytes; want the rendered promo e-mail (over 1000)", avg)

@@ -4,8 +4,12 @@
 //
 //   - email: go-mail sending straight to an in-process SMTP sink over N
 //     connections from a process of its own, as the daemon is (the ceiling
-//     (a); half before and half after the campaign), the same from this
-//     process next to the sink for reference (a'), and a campaign of the
+//     (a); half before and half after the campaign; go-mail's transaction
+//     waits for each reply), the same from this process next to the sink
+//     for reference (a'), the daemon's own sender (workers/email's Pool,
+//     which pipelines MAIL, RCPT and DATA where the server offers
+//     PIPELINING, as the sink does) from a process of its own without the
+//     campaign around it, for reference (a"), and a campaign of the
 //     same message to -email-recipients addresses through backofficed
 //     (BACKOFFICE_SMTP_POOL=N) into the same sink, from the launch to the
 //     run's state "finished" (b); afterwards every recipient must have got

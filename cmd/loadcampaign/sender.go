@@ -29,6 +29,7 @@ type senderJob struct {
 	Text     string `json:"text"`
 	HTML     string `json:"html"`
 	Campaign string `json:"campaign"`
+	Pool     bool   `json:"pool"` // send through workers/email's Pool, not go-mail's own transaction
 }
 
 // senderReport is what the sender process answers on its standard output.
@@ -48,7 +49,11 @@ func senderMain(ctx context.Context, in io.Reader, out io.Writer) int {
 		rep.Error = "read the job: " + err.Error()
 	} else {
 		content := mailContent{from: job.MailFrom, subject: job.Subject, text: job.Text, html: job.HTML, campaign: job.Campaign}
-		res, err := runBaseline(ctx, job.Addr, content, job.Conns, job.From, job.N)
+		send := runBaseline
+		if job.Pool {
+			send = runPoolBaseline
+		}
+		res, err := send(ctx, job.Addr, content, job.Conns, job.From, job.N)
 		rep = senderReport{Sent: res.sent, Errors: res.errors, ElapsedNS: res.elapsed.Nanoseconds()}
 		if err != nil {
 			rep.Error = err.Error()
@@ -63,13 +68,13 @@ func senderMain(ctx context.Context, in io.Reader, out io.Writer) int {
 // runSenderProcess runs the baseline (messages from..from+n-1 over conns
 // connections to addr) in a child process of this binary, and returns what
 // it did and the CPU time it used.
-func runSenderProcess(ctx context.Context, addr string, content mailContent, conns, from, n int) (baselineResult, time.Duration, error) {
+func runSenderProcess(ctx context.Context, addr string, content mailContent, conns, from, n int, pool bool) (baselineResult, time.Duration, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return baselineResult{}, 0, fmt.Errorf("baseline sender: %w", err)
 	}
 	job, err := json.Marshal(senderJob{Addr: addr, Conns: conns, From: from, N: n, MailFrom: content.from,
-		Subject: content.subject, Text: content.text, HTML: content.html, Campaign: content.campaign})
+		Subject: content.subject, Text: content.text, HTML: content.html, Campaign: content.campaign, Pool: pool})
 	if err != nil {
 		return baselineResult{}, 0, err
 	}
