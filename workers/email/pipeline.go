@@ -1,10 +1,13 @@
 package email
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net/textproto"
 	"strings"
+	"sync"
 
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
@@ -74,6 +77,16 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) (delivered bool, err error) 
 			return false, fmt.Errorf("%w: an address with a line break", ErrInvalidMessage)
 		}
 	}
+	// The whole message first: a message go-mail cannot write is refused
+	// before the server hears of it, and the content goes out a line at a
+	// time rather than through textproto's byte-at-a-time dot writer.
+	content := contentBuffers.Get().(*bytes.Buffer)
+	defer putContentBuffer(content)
+	content.Reset()
+	if _, err := msg.WriteTo(content); err != nil {
+		return false, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
+	}
+
 	var params string
 	if ok, _ := c.Extension("8BITMIME"); ok {
 		params += " BODY=8BITMIME"
@@ -151,16 +164,72 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) (delivered bool, err error) 
 		return false, first
 	}
 
-	dw := text.DotWriter()
-	if _, err := msg.WriteTo(dw); err != nil {
-		_ = dw.Close()
-		return false, &stepError{step: stepContent, err: err}
-	}
-	if err := dw.Close(); err != nil {
+	if err := writeDotted(w, content.Bytes()); err != nil {
 		return false, &stepError{step: stepContent, err: err}
 	}
 	if _, _, err := text.ReadResponse(250); err != nil {
 		return false, &stepError{step: stepEnd, err: err}
 	}
 	return true, nil
+}
+
+// contentBuffers hold messages while they are sent.
+var contentBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putContentBuffer returns b to contentBuffers unless a large message
+// grew it: one campaign with attachments must not pin megabytes per
+// connection for good.
+func putContentBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 256<<10 {
+		contentBuffers.Put(b)
+	}
+}
+
+// writeDotted writes b as SMTP message content followed by the final dot
+// and flushes w: exactly the bytes net/textproto's DotWriter writes (a dot
+// at the start of a line doubled, a bare LF sent as CRLF, the content ended
+// with CRLF . CRLF), a line at a time instead of a byte at a time; the dot
+// writer was a tenth of the daemon's CPU time in a campaign.
+func writeDotted(w *bufio.Writer, b []byte) error {
+	if len(b) == 0 {
+		_, _ = w.WriteString("\r\n.\r\n")
+		return w.Flush()
+	}
+	for len(b) > 0 {
+		if b[0] == '.' {
+			_ = w.WriteByte('.')
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			_, _ = w.Write(b)
+			// DotWriter's end: CRLF unless the content ends in the CR
+			// of a line end it has not seen the LF of.
+			if oddCRs(b) {
+				_, _ = w.WriteString("\n.\r\n")
+			} else {
+				_, _ = w.WriteString("\r\n.\r\n")
+			}
+			return w.Flush()
+		}
+		line := b[:i]
+		_, _ = w.Write(line)
+		if oddCRs(line) {
+			_ = w.WriteByte('\n') // the line ends in CR LF already
+		} else {
+			_, _ = w.WriteString("\r\n")
+		}
+		b = b[i+1:]
+	}
+	_, _ = w.WriteString(".\r\n")
+	return w.Flush()
+}
+
+// oddCRs reports whether b ends in an odd number of CRs: DotWriter takes
+// CR CR as two data bytes, so only the last of an odd run pairs with an LF.
+func oddCRs(b []byte) bool {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == '\r' {
+		n++
+	}
+	return n%2 == 1
 }

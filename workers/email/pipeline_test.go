@@ -2,8 +2,10 @@ package email
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"net"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -309,4 +311,38 @@ func TestPoolPipelinedRedialsAfter421AtMail(t *testing.T) {
 	if conns, messages, _ := s.counts(); conns != 2 || messages != 2 {
 		t.Errorf("%d messages over %d connections, want 2 over 2", messages, conns)
 	}
+}
+
+// writeDotted writes what textproto's DotWriter writes, for every content
+// of up to 8 bytes of '.', CR, LF and a letter (87,381 of them: leading and
+// doubled dots, bare LFs, CR runs, no final line end, nothing at all).
+func TestWriteDottedMatchesDotWriter(t *testing.T) {
+	t.Parallel()
+	alphabet := []byte{'.', '\r', '\n', 'a'}
+	var want, got bytes.Buffer
+	content := make([]byte, 0, 8)
+	var walk func()
+	walk = func() {
+		want.Reset()
+		dw := textproto.NewWriter(bufio.NewWriter(&want)).DotWriter()
+		_, _ = dw.Write(content)
+		_ = dw.Close()
+		got.Reset()
+		w := bufio.NewWriter(&got)
+		if err := writeDotted(w, content); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("writeDotted(%q) = %q, DotWriter writes %q", content, got.Bytes(), want.Bytes())
+		}
+		if len(content) == cap(content) {
+			return
+		}
+		for _, c := range alphabet {
+			content = append(content, c)
+			walk()
+			content = content[:len(content)-1]
+		}
+	}
+	walk()
 }
