@@ -3,15 +3,17 @@ package smtptest
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // trackingListener numbers and remembers the connections it accepts, so
 // the server can count them and close them all.
 type trackingListener struct {
 	net.Listener
-	mu    sync.Mutex
-	total int
-	open  map[net.Conn]bool
+	latency time.Duration // Options.Latency
+	mu      sync.Mutex
+	total   int
+	open    map[net.Conn]bool
 }
 
 // trackedConn is an accepted connection that unregisters itself on Close.
@@ -27,6 +29,9 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if l.latency > 0 {
+		c = newLatencyConn(c, l.latency)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -59,6 +59,10 @@ type Options struct {
 	// Transcript keeps every line of every connection, both ways, for
 	// Server.Transcript.
 	Transcript bool
+	// Latency delays everything each connection carries by this much in
+	// each direction, as a relay Latency*2 of round trip away (for
+	// benchmarks: pipelined against one-command-at-a-time dialogues).
+	Latency time.Duration
 }
 
 // Message is one message the server accepted.
@@ -102,7 +106,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	}
 	s := &Server{
 		Addr: tcp.Addr().String(), opts: o, served: make(chan struct{}),
-		listener: &trackingListener{Listener: tcp, open: map[net.Conn]bool{}},
+		listener: &trackingListener{Listener: tcp, open: map[net.Conn]bool{}, latency: o.Latency},
 		attempts: map[string]int{},
 	}
 	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))

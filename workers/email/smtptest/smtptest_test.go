@@ -182,3 +182,29 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+// With Latency every reply comes at least one round trip after its
+// command, and the message still arrives whole.
+func TestLatencyDelaysEachWay(t *testing.T) {
+	t.Parallel()
+	const d = 20 * time.Millisecond
+	s := smtptest.Start(t, smtptest.Options{Latency: d})
+	start := time.Now()
+	c := dial(t, s) // the greeting: one way
+	if got := time.Since(start); got < d {
+		t.Errorf("greeting after %v, want at least %v", got, d)
+	}
+	start = time.Now()
+	if err := c.Noop(); err != nil { // EHLO, then NOOP: two round trips
+		t.Fatal(err)
+	}
+	if got := time.Since(start); got < 4*d {
+		t.Errorf("EHLO and NOOP answered after %v, want at least %v", got, 4*d)
+	}
+	if err := send(t, c, "jana@example.sk"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := s.WaitFor(t, 1, 5*time.Second); string(msgs[0].Data) != body {
+		t.Errorf("Data = %q, want %q", msgs[0].Data, body)
+	}
+}
