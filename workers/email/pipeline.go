@@ -30,7 +30,6 @@ const (
 	stepData    step = "DATA"
 	stepContent step = "message content"
 	stepEnd     step = "end of data"
-	stepReset   step = "RSET"
 )
 
 // stepError is the failure of one step of a pipelined transaction: the
@@ -38,6 +37,10 @@ const (
 type stepError struct {
 	step step
 	err  error
+	// outOfStep: after this refusal the dialogue could not be put back in
+	// step (the RSET or the end of an empty message failed); the refusal
+	// stands, the connection is not to be reused
+	outOfStep bool
 }
 
 func (e *stepError) Error() string { return fmt.Sprintf("smtp %s: %v", e.step, e.err) }
@@ -60,9 +63,8 @@ func canPipeline(c *smtp.Client) bool {
 
 // sendPipelined runs one transaction for msg on c, pipelining its
 // commands. delivered is true once the server accepted the content (250
-// after the final dot), whatever follows. A refused MAIL FROM or RCPT TO
-// is followed by RSET, so the connection is reusable when the RSET got its
-// 250; any other failure leaves the dialogue out of step.
+// after the final dot). A refused MAIL FROM or RCPT TO is followed by RSET,
+// and the connection is reusable when the RSET got its 250 (see reusable).
 func sendPipelined(c *smtp.Client, msg *gomail.Msg) (delivered bool, err error) {
 	from, err := msg.GetSender(false)
 	if err != nil {
@@ -101,7 +103,7 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) (delivered bool, err error) 
 	for _, r := range rcpts {
 		fmt.Fprintf(w, "RCPT TO:%s\r\n", r)
 	}
-	w.WriteString("DATA\r\n")
+	_, _ = w.WriteString("DATA\r\n")
 	if err := w.Flush(); err != nil {
 		return false, &stepError{step: stepMail, err: err}
 	}
@@ -144,22 +146,18 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) (delivered bool, err error) 
 		if err == nil {
 			// DATA was accepted although MAIL or RCPT was not: end the
 			// empty message (RFC 2920 3.1) and throw it away with RSET.
-			w.WriteString(".\r\n")
-			if err := w.Flush(); err != nil {
-				return false, &stepError{step: stepEnd, err: err}
+			_, _ = w.WriteString(".\r\n")
+			if w.Flush() != nil {
+				first.outOfStep = true
+				return false, first
 			}
 			if _, _, err := text.ReadResponse(0); err != nil {
-				var te *textproto.Error
-				if !errors.As(err, &te) {
-					return false, &stepError{step: stepEnd, err: err}
-				}
+				first.outOfStep = true
+				return false, first
 			}
 		}
-		if first.step == stepData {
-			return false, first
-		}
-		if err := c.Reset(); err != nil {
-			return false, &stepError{step: stepReset, err: err}
+		if first.step != stepData && c.Reset() != nil {
+			first.outOfStep = true
 		}
 		return false, first
 	}

@@ -250,6 +250,13 @@ func TestPoolPipelinedRefusals(t *testing.T) {
 			dialogue: "EHLO MAIL RCPT DATA RSET MAIL RCPT DATA", conns: 1,
 		},
 		{
+			name: "RCPT refused, RSET answered 421",
+			replies: map[string]string{"RCPT": "550 5.1.1 No such user", ".": "554 5.5.1 No valid recipients",
+				"RSET": "421 4.3.2 Closing"},
+			code: 550, enhanced: "5.1.1", text: "No such user", permanent: true,
+			dialogue: "EHLO MAIL RCPT DATA RSET EHLO MAIL RCPT DATA", conns: 2,
+		},
+		{
 			name:    "DATA refused",
 			replies: map[string]string{"DATA": "452 4.3.1 Insufficient system storage"},
 			code:    452, enhanced: "4.3.1", text: "Insufficient system storage",

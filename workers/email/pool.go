@@ -280,10 +280,14 @@ func reusable(err error) bool {
 	if err == nil {
 		return true
 	}
+	if errors.Is(err, ErrInvalidMessage) {
+		return true // refused before the server heard of it
+	}
 	var se *stepError
 	if errors.As(err, &se) {
 		code := se.code()
-		return (se.step == stepMail || se.step == stepRcpt || se.step == stepEnd) && code >= 400 && code <= 599 && code != 421
+		return !se.outOfStep && (se.step == stepMail || se.step == stepRcpt || se.step == stepEnd) &&
+			code >= 400 && code <= 599 && code != 421
 	}
 	var me *gomail.SendError
 	if !errors.As(err, &me) {
