@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ensure-redis.sh [install|test-deps|serve]
 #   install:   make sure redis-server is installed (Debian package), nothing else.
-#   test-deps: also install what the test suite drives: chromium (dashboard tests).
+#   test-deps: also install what the test suite drives: chromium (dashboard tests) and
+#              Postfix's smtp-sink (the SMTP pool against a second server implementation;
+#              Postfix itself is left unconfigured and not started).
 #   serve:   also make sure a Redis answers at $REDIS_ADDR (default 127.0.0.1:6379);
 #            if none does, start a local redis-server with AOF under $DATA_DIR/redis.
 set -euo pipefail
@@ -22,6 +24,14 @@ if [[ $mode == test-deps ]]; then
     if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
+  if ! command -v smtp-sink >/dev/null 2>&1 && [[ ! -x /usr/sbin/smtp-sink ]]; then
+    echo "smtp-sink is missing: installing the Debian package postfix, unconfigured (SMTP pool tests)" >&2
+    if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+    # "No configuration": no main.cf, so no mail server starts on port 25
+    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postfix >/dev/null
   fi
   exit 0
 fi
