@@ -116,7 +116,12 @@ func sendPipelined(c *smtp.Client, msg *gomail.Msg) (delivered bool, err error) 
 		var te *textproto.Error
 		if !errors.As(err, &te) || te.Code == 421 {
 			// No reply, or the server is closing the connection: the
-			// dialogue is over.
+			// dialogue is over. An earlier refusal stands (a server may
+			// close after it, as Postfix does after too many errors).
+			if first != nil {
+				first.outOfStep = true
+				return first
+			}
 			return &stepError{step: s, err: err}
 		}
 		if first == nil {

@@ -257,6 +257,20 @@ func TestPoolPipelinedRefusals(t *testing.T) {
 			dialogue: "EHLO MAIL RCPT DATA RSET EHLO MAIL RCPT DATA", conns: 2,
 		},
 		{
+			// Postfix after smtpd_hard_error_limit refusals in a session:
+			// the refusal, then 421 and the connection closed.
+			name:    "RCPT refused, DATA answered 421",
+			replies: map[string]string{"RCPT": "550 5.1.1 No such user", "DATA": "421 4.7.0 Error: too many errors"},
+			code:    550, enhanced: "5.1.1", text: "No such user", permanent: true,
+			dialogue: "EHLO MAIL RCPT DATA EHLO MAIL RCPT DATA", conns: 2,
+		},
+		{
+			name:    "MAIL refused, RCPT answered 421",
+			replies: map[string]string{"MAIL": "553 5.7.1 Sender rejected", "RCPT": "421 4.7.0 Closing"},
+			code:    553, enhanced: "5.7.1", text: "Sender rejected", permanent: true,
+			dialogue: "EHLO MAIL RCPT EHLO MAIL RCPT DATA", conns: 2,
+		},
+		{
 			name:    "DATA refused",
 			replies: map[string]string{"DATA": "452 4.3.1 Insufficient system storage"},
 			code:    452, enhanced: "4.3.1", text: "Insufficient system storage",
