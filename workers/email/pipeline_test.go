@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/shopworks/backoffice/workers/email/smtptest"
 )
 
 // scriptServer is a hand-written SMTP server on loopback for the dialogues
@@ -366,4 +369,38 @@ func TestWriteDottedMatchesDotWriter(t *testing.T) {
 		}
 	}
 	walk()
+}
+
+// pipelining=off in the URL keeps go-mail's transaction although the
+// server offers PIPELINING: a refused recipient is followed by RSET, with
+// no DATA sent ahead of the refusal.
+func TestPoolPipeliningOffInTheURL(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t, smtptest.Options{Transcript: true, Reject: func(rcpt string, _ int) *smtp.SMTPError {
+		if rcpt == "customer2@example.sk" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+		}
+		return nil
+	}})
+	pool, err := NewPool(PoolOptions{URL: srv.URL() + "&pipelining=off", Size: 1, HELO: "backoffice.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for n := 1; n <= 3; n++ {
+		if err := pool.Send(t.Context(), to(n)); (err != nil) != (n == 2) {
+			t.Fatalf("Send %d = %v", n, err)
+		}
+	}
+	var verbs []string
+	for line := range strings.SplitSeq(srv.Transcript(), "\n") {
+		for _, verb := range []string{"MAIL", "RSET", "DATA"} {
+			if strings.HasPrefix(strings.ToUpper(line), verb) {
+				verbs = append(verbs, verb)
+			}
+		}
+	}
+	if got, want := strings.Join(verbs, " "), "MAIL DATA MAIL RSET MAIL DATA"; got != want {
+		t.Errorf("client commands %q, want %q (one at a time)", got, want)
+	}
 }

@@ -17,7 +17,7 @@ import (
 
 // PoolOptions configure a Pool. Zero values get the defaults noted.
 type PoolOptions struct {
-	// URL is smtp://[user:pass@]host[:port][?tls=mandatory-starttls|starttls|none|tls&auth=plain|login|cram-md5|scram-sha-256]
+	// URL is smtp://[user:pass@]host[:port][?tls=mandatory-starttls|starttls|none|tls&auth=plain|login|cram-md5|scram-sha-256&pipelining=on|off]
 	// or smtps://... (see parseSMTPURL). Required.
 	URL string
 	// Size is the most connections open at once, and so the most
@@ -79,7 +79,7 @@ func NewPool(o PoolOptions) (*Pool, error) {
 		dialTimeout: cmp.Or(o.DialTimeout, 10*time.Second),
 		idleTimeout: cmp.Or(o.IdleTimeout, 30*time.Second),
 		sendTimeout: cmp.Or(o.SendTimeout, 30*time.Second),
-		pipelining:  true,
+		pipelining:  !target.lockstep,
 		logger:      cmp.Or(o.Logger, slog.New(slog.DiscardHandler)),
 		slots:       make(chan struct{}, cmp.Or(o.Size, 4)),
 		stop:        make(chan struct{}),

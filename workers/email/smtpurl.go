@@ -29,6 +29,9 @@ type smtpTarget struct {
 	user     string
 	password string
 	auth     gomail.SMTPAuthType // SMTPAuthNoAuth without a user
+	// lockstep: pipelining=off, one command at a time even where the
+	// relay offers PIPELINING
+	lockstep bool
 }
 
 // addr returns host:port.
@@ -48,15 +51,18 @@ var authTypes = map[string]gomail.SMTPAuthType{
 	"scram-sha-256": gomail.SMTPAuthSCRAMSHA256,
 }
 
-// parseSMTPURL parses smtp://[user:pass@]host[:port][?tls=...&auth=...] and
+// parseSMTPURL parses smtp://[user:pass@]host[:port][?tls=...&auth=...&pipelining=...] and
 // smtps://... Errors name the part that is wrong and never repeat the URL,
 // which may hold a password.
 //
 // tls is mandatory-starttls (default for smtp://), starttls (opportunistic),
 // none, or tls (implicit, the default for smtps://). auth is plain (default
 // when a user is given), login, cram-md5 or scram-sha-256; go-mail refuses
-// plain and login over an unencrypted connection except to localhost. The
-// port defaults to 465 for implicit TLS and 587 otherwise.
+// plain and login over an unencrypted connection except to localhost.
+// pipelining is on (default: pipelined transactions where the relay offers
+// PIPELINING) or off (go-mail's one command at a time, for a relay whose
+// PIPELINING misbehaves). The port defaults to 465 for implicit TLS and
+// 587 otherwise.
 func parseSMTPURL(raw string) (smtpTarget, error) {
 	var t smtpTarget
 	u, err := url.Parse(raw)
@@ -131,8 +137,17 @@ func (t *smtpTarget) parseQuery(u *url.URL) error {
 				return fmt.Errorf("email: smtp url: query auth=%q: want plain, login, cram-md5 or scram-sha-256", v)
 			}
 			t.auth = auth
+		case "pipelining":
+			switch v {
+			case "on":
+				t.lockstep = false
+			case "off":
+				t.lockstep = true
+			default:
+				return fmt.Errorf("email: smtp url: query pipelining=%q: want on or off", v)
+			}
 		default:
-			return fmt.Errorf("email: smtp url: query %q: unknown option (tls, auth)", key)
+			return fmt.Errorf("email: smtp url: query %q: unknown option (tls, auth, pipelining)", key)
 		}
 	}
 	return nil

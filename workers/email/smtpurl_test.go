@@ -19,6 +19,8 @@ func TestParseSMTPURL(t *testing.T) {
 		{"smtp://u%40shop:p%3Ass@mail.example.sk:25?tls=starttls", smtpTarget{host: "mail.example.sk", port: 25, tls: tlsStartTLS, user: "u@shop", password: "p:ss", auth: gomail.SMTPAuthPlain}},
 		{"smtp://u:p@mail.example.sk?tls=tls&auth=LOGIN", smtpTarget{host: "mail.example.sk", port: 465, tls: tlsImplicit, user: "u", password: "p", auth: gomail.SMTPAuthLogin}},
 		{"smtps://u:p@[::1]", smtpTarget{host: "::1", port: 465, tls: tlsImplicit, user: "u", password: "p", auth: gomail.SMTPAuthPlain}},
+		{"smtp://127.0.0.1:25?tls=none&pipelining=off", smtpTarget{host: "127.0.0.1", port: 25, tls: tlsNone, auth: gomail.SMTPAuthNoAuth, lockstep: true}},
+		{"smtp://127.0.0.1:25?tls=none&pipelining=ON", smtpTarget{host: "127.0.0.1", port: 25, tls: tlsNone, auth: gomail.SMTPAuthNoAuth}},
 	} {
 		got, err := parseSMTPURL(tc.url)
 		if err != nil {
@@ -46,6 +48,7 @@ func TestParseSMTPURLErrors(t *testing.T) {
 		{"smtp://mail.example.sk?auth=ntlm", "auth"},
 		{"smtp://mail.example.sk?auth=plain", "auth"},
 		{"smtp://mail.example.sk?debug=1", "debug"},
+		{"smtp://mail.example.sk?pipelining=maybe", "pipelining"},
 		{"smtp://secretuser@mail.example.sk", "user"},
 		{"smtp://secretuser:@mail.example.sk", "user"},
 		{"smtp://u:hunter2\x7f@mail.example.sk", "smtp url"},

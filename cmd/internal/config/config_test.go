@@ -214,6 +214,8 @@ func TestRules(t *testing.T) {
 		{map[string]string{"BACKOFFICE_SMTP_URL": "smtp://relay.local?tls=maybe"}, `BACKOFFICE_SMTP_URL: query tls="maybe"`},
 		{map[string]string{"BACKOFFICE_SMTP_URL": "smtps://relay.local?tls=starttls"}, `BACKOFFICE_SMTP_URL: query tls="starttls": smtps is always implicit TLS`},
 		{map[string]string{"BACKOFFICE_SMTP_URL": "smtp://relay.local?pool=3"}, `BACKOFFICE_SMTP_URL: query "pool": unknown option`},
+		{map[string]string{"BACKOFFICE_SMTP_URL": "smtp://relay.local:25?tls=none&pipelining=off"}, ""},
+		{map[string]string{"BACKOFFICE_SMTP_URL": "smtp://relay.local?pipelining=no"}, `BACKOFFICE_SMTP_URL: query pipelining="no": want on or off`},
 		{map[string]string{"BACKOFFICE_SMTP_URL": "smtp://user@relay.local"}, `BACKOFFICE_SMTP_URL: user: want user:password@`},
 		{map[string]string{"BACKOFFICE_SMTP_URL": "smtp://relay.local/inbox"}, `BACKOFFICE_SMTP_URL: path`},
 

@@ -14,7 +14,7 @@ var smtpTLSModes = map[string]bool{"mandatory-starttls": true, "starttls": true,
 // smtpAuthTypes are the values of the auth query parameter.
 var smtpAuthTypes = map[string]bool{"plain": true, "login": true, "cram-md5": true, "scram-sha-256": true}
 
-// checkSMTPURL checks smtp://[user:pass@]host[:port][?tls=...&auth=...] and
+// checkSMTPURL checks smtp://[user:pass@]host[:port][?tls=...&auth=...&pipelining=...] and
 // smtps://... the way the email sender reads it, so that a bad URL stops the
 // daemon at start-up, not at the first mail. Errors never repeat the URL.
 func checkSMTPURL(v string) error {
@@ -86,8 +86,12 @@ func checkSMTPQuery(u *url.URL) error {
 			if u.User == nil {
 				return errors.New("query auth: given without a user")
 			}
+		case "pipelining":
+			if v != "on" && v != "off" {
+				return fmt.Errorf("query pipelining=%q: want on or off", v)
+			}
 		default:
-			return fmt.Errorf("query %q: unknown option (tls, auth)", key)
+			return fmt.Errorf("query %q: unknown option (tls, auth, pipelining)", key)
 		}
 	}
 	return nil
