@@ -66,6 +66,28 @@ func bothTransactions(t *testing.T, test func(t *testing.T, pipelining bool)) {
 	}
 }
 
+// refuseCustomer2 is a Reject that refuses customer2@example.sk for good.
+func refuseCustomer2(rcpt string, _ int) *smtp.SMTPError {
+	if rcpt == "customer2@example.sk" {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+	}
+	return nil
+}
+
+// clientCommands returns the MAIL, RSET and DATA commands of srv's
+// transcript, in order, joined by spaces.
+func clientCommands(srv *smtptest.Server) string {
+	var cmds []string
+	for line := range strings.SplitSeq(srv.Transcript(), "\n") {
+		for _, verb := range []string{"MAIL", "RSET", "DATA"} {
+			if strings.HasPrefix(strings.ToUpper(line), verb) {
+				cmds = append(cmds, verb)
+			}
+		}
+	}
+	return strings.Join(cmds, " ")
+}
+
 func TestPoolSendsOverAtMostSizeConnections(t *testing.T) {
 	t.Parallel()
 	srv, pool := setup(t, smtptest.Options{}, PoolOptions{Size: 3})
@@ -150,12 +172,7 @@ func TestPoolTransientRejectThenRetry(t *testing.T) {
 func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 	t.Parallel()
 	bothTransactions(t, func(t *testing.T, pipelining bool) {
-		srv, pool := setup(t, smtptest.Options{Transcript: true, Reject: func(rcpt string, _ int) *smtp.SMTPError {
-			if rcpt == "customer2@example.sk" {
-				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
-			}
-			return nil
-		}}, PoolOptions{Size: 1})
+		srv, pool := setup(t, smtptest.Options{Transcript: true, Reject: refuseCustomer2}, PoolOptions{Size: 1})
 		pool.pipelining = pipelining
 		for n := 1; n <= 4; n++ {
 			err := pool.Send(t.Context(), to(n))
@@ -163,20 +180,12 @@ func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 				t.Fatalf("Send %d = %v", n, err)
 			}
 		}
-		var cmds []string
-		for line := range strings.SplitSeq(srv.Transcript(), "\n") {
-			for _, verb := range []string{"MAIL", "RSET", "DATA"} {
-				if strings.HasPrefix(strings.ToUpper(line), verb) {
-					cmds = append(cmds, verb)
-				}
-			}
-		}
 		// 1 accepted, 2 refused at RCPT then RSET, 3 and 4 accepted
 		want := "MAIL DATA MAIL RSET MAIL DATA MAIL DATA"
 		if pipelining {
 			want = "MAIL DATA MAIL DATA RSET MAIL DATA MAIL DATA"
 		}
-		if got := strings.Join(cmds, " "); got != want {
+		if got := clientCommands(srv); got != want {
 			t.Errorf("client commands %q, want %q", got, want)
 		}
 	})
@@ -185,12 +194,7 @@ func TestPoolDialogueHasNoRSETAfterAcceptedMessages(t *testing.T) {
 func TestPoolPermanentReject(t *testing.T) {
 	t.Parallel()
 	bothTransactions(t, func(t *testing.T, pipelining bool) {
-		srv, pool := setup(t, smtptest.Options{Reject: func(rcpt string, _ int) *smtp.SMTPError {
-			if rcpt == "customer2@example.sk" {
-				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
-			}
-			return nil
-		}}, PoolOptions{Size: 2})
+		srv, pool := setup(t, smtptest.Options{Reject: refuseCustomer2}, PoolOptions{Size: 2})
 		pool.pipelining = pipelining
 
 		err := pool.Send(t.Context(), to(2))
