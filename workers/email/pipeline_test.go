@@ -273,6 +273,15 @@ func TestPoolPipelinedRefusals(t *testing.T) {
 			dialogue: "EHLO MAIL RCPT EHLO MAIL RCPT DATA", conns: 2,
 		},
 		{
+			// the relay stays, the transaction's state is unknown: the
+			// connection is replaced all the same
+			name: "RCPT refused, RSET refused",
+			replies: map[string]string{"RCPT": "550 5.1.1 No such user", ".": "554 5.5.1 No valid recipients",
+				"RSET": "502 5.5.2 Error: command not recognized"},
+			code: 550, enhanced: "5.1.1", text: "No such user", permanent: true,
+			dialogue: "EHLO MAIL RCPT DATA RSET EHLO MAIL RCPT DATA", conns: 2,
+		},
+		{
 			name:    "DATA refused",
 			replies: map[string]string{"DATA": "452 4.3.1 Insufficient system storage"},
 			code:    452, enhanced: "4.3.1", text: "Insufficient system storage",
