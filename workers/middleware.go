@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // Outcomes of a task, the outcome label of backoffice_jobs_total and the
@@ -21,10 +22,14 @@ const (
 	OutcomePanic   = "panic"   // the handler panicked; retried like an error
 )
 
-// Use installs the middleware on mux, outermost first: the per-task log
-// record, then metrics (skipped when m is nil), then panic recovery, so a
-// panic is counted and logged like any other outcome.
-func Use(mux *asynq.ServeMux, l *slog.Logger, m *Metrics) {
+// Use installs the middleware on mux, outermost first: the wait for Redis
+// before asynq records the outcome (skipped when rdb is nil), the per-task
+// log record, then metrics (skipped when m is nil), then panic recovery, so
+// a panic is counted and logged like any other outcome.
+func Use(mux *asynq.ServeMux, l *slog.Logger, m *Metrics, rdb redis.UniversalClient) {
+	if rdb != nil {
+		mux.Use(AwaitRedis(rdb, awaitRedisFor, l))
+	}
 	mux.Use(Logging(l))
 	if m != nil {
 		mux.Use(m.Middleware())
@@ -168,5 +173,52 @@ func (m *Metrics) Middleware() asynq.MiddlewareFunc {
 			m.jobs.WithLabelValues(t.Type(), Outcome(err)).Inc()
 			return err
 		})
+	}
+}
+
+// awaitRedisFor bounds AwaitRedis: half of asynq's 30 s task lease, so the
+// wait never outlasts the lease and has the task run twice.
+const awaitRedisFor = 15 * time.Second
+
+// AwaitRedis holds a task's return, after its handler, while Redis does not
+// answer, for up to max. asynq v0.26 records a task's outcome (done, retry,
+// archived) with a context it cancels as soon as the first try fails: an
+// outcome reached during a Redis outage is lost, the task stays active
+// until its lease runs out, and the recoverer runs it again 30 to 90 s
+// later (a success runs twice, a held campaign chunk idles). Waiting here
+// lets asynq's record succeed once Redis is back. It costs one PING per
+// task while Redis answers.
+func AwaitRedis(rdb redis.UniversalClient, max time.Duration, l *slog.Logger) asynq.MiddlewareFunc {
+	return func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			err := next.ProcessTask(ctx, t)
+			if waited, ok := awaitRedis(rdb, max); waited > 0 {
+				l.Warn("task ended while Redis did not answer: waited for it, so that asynq can record the outcome",
+					append(taskAttrs(ctx, t), "waited_ms", waited.Milliseconds(), "redis_back", ok)...)
+			}
+			return err
+		})
+	}
+}
+
+// awaitRedis pings Redis until it answers or max has passed. It returns how
+// long it waited (0 when the first PING was answered) and whether Redis
+// answered.
+func awaitRedis(rdb redis.UniversalClient, max time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for try, wait := 0, 100*time.Millisecond; ; try, wait = try+1, min(2*wait, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			if try == 0 {
+				return 0, true
+			}
+			return time.Since(start), true
+		}
+		if time.Since(start)+wait > max {
+			return time.Since(start), false
+		}
+		time.Sleep(wait)
 	}
 }

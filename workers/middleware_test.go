@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestMiddlewareOnRealServer(t *testing.T) {
 
 	var rateLimitedOnce sync.Once
 	mux := asynq.NewServeMux()
-	Use(mux, logger, metrics)
+	Use(mux, logger, metrics, rdb)
 	mux.HandleFunc("test:ok", func(ctx context.Context, t *asynq.Task) error {
 		LoggerFrom(ctx).Info("inside handler")
 		return nil
@@ -229,5 +230,67 @@ func TestOutcome(t *testing.T) {
 		if got := Outcome(tt.err); got != tt.want {
 			t.Errorf("Outcome(%v) = %q, want %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+// A task that ends while Redis is down is recorded once Redis is back, not
+// left active until its lease runs out and run again (asynq v0.26 gives up
+// recording an outcome at the first failure).
+func TestTaskEndingDuringARedisOutageIsRecorded(t *testing.T) {
+	t.Parallel()
+	redisSrv := redistest.Start(t, redistest.Options{AppendOnly: true, Extra: []string{"--appendfsync", "always"}})
+	rdb := redisSrv.Client(t)
+	var logs syncBuffer
+	mux := asynq.NewServeMux()
+	Use(mux, slog.New(slog.NewJSONHandler(&logs, nil)), nil, rdb)
+	var runs atomic.Int32
+	back := make(chan struct{})
+	mux.HandleFunc("test:outage", func(context.Context, *asynq.Task) error {
+		if runs.Add(1) == 1 {
+			redisSrv.Stop() // the task succeeds as Redis goes away
+			go func() {
+				defer close(back)
+				// longer than go-redis's own retries inside asynq's record
+				time.Sleep(4 * time.Second)
+				redisSrv.Restart(t)
+			}()
+		}
+		return nil
+	})
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: 1, Queues: map[string]int{"default": 1}, LogLevel: asynq.FatalLevel,
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	client := asynq.NewClientFromRedisClient(rdb)
+	if _, err := client.Enqueue(asynq.NewTask("test:outage", nil), asynq.TaskID("outage-1"), asynq.Retention(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	<-back
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	deadline := time.Now().Add(10 * time.Second) // the lease is 30 s: without the wait it stays active
+	var info *asynq.TaskInfo
+	var err error
+	for time.Now().Before(deadline) {
+		if info, err = inspector.GetTaskInfo("default", "outage-1"); err == nil && info.State == asynq.TaskStateCompleted {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || info.State != asynq.TaskStateCompleted {
+		t.Fatalf("task after the outage: %+v, %v; want completed", info, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("handler ran %d times, want 1", n)
+	}
+	var warned bool
+	for _, r := range logs.records(t) {
+		msg, _ := r["msg"].(string)
+		warned = warned || strings.HasPrefix(msg, "task ended while Redis did not answer") && r["task_id"] == "outage-1" && r["redis_back"] == true
+	}
+	if !warned {
+		t.Errorf("no warning about the wait for Redis in the log: %v", logs.records(t))
 	}
 }

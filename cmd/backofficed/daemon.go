@@ -182,7 +182,7 @@ func (d *daemon) newWorkers(reg prometheus.Registerer) (*asynq.Server, *asynq.Se
 		},
 	})
 	mux := asynq.NewServeMux()
-	workers.Use(mux, d.log, workers.NewMetrics(reg))
+	workers.Use(mux, d.log, workers.NewMetrics(reg), d.rdb)
 	workers.Register(mux, d.deps())
 	return srv, mux
 }
