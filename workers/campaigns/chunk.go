@@ -104,16 +104,9 @@ const releaseFor = 15 * time.Second
 // out (SlotLease, two minutes by default), its recipients waiting. So a
 // failed release is tried again for up to releaseFor, until ctx is done.
 func (c *chunk) releaseSlot(ctx context.Context) {
-	var waited time.Duration
-	for wait := 50 * time.Millisecond; ; waited, wait = waited+wait, min(2*wait, time.Second) {
-		err := c.lease.release(context.WithoutCancel(ctx))
-		if err == nil {
-			return
-		}
-		if waited+wait > releaseFor || sleepCtx(ctx, wait) != nil {
-			c.e.cfg.Logger.Warn("campaign chunk: release slot", "campaign", c.args.Campaign, "run", c.args.Run, "chunk", c.args.Chunk, "error", err)
-			return
-		}
+	err := keepTrying(ctx, releaseFor, func() error { return c.lease.release(context.WithoutCancel(ctx)) })
+	if err != nil {
+		c.e.cfg.Logger.Warn("campaign chunk: release slot", "campaign", c.args.Campaign, "run", c.args.Run, "chunk", c.args.Chunk, "error", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 	"github.com/shopworks/backoffice/jobs"
 	"github.com/shopworks/backoffice/workers/customers"
+	"github.com/shopworks/backoffice/workers/redistest"
 	"github.com/shopworks/backoffice/workers/sms"
 	"github.com/shopworks/backoffice/workers/sms/twiliotest"
 )
@@ -331,5 +334,62 @@ func TestSMSTwilioBrokenAnswers(t *testing.T) {
 	}
 	if st := b.status(t, "broken", "r1"); st.Counts.Sent != 3 || st.Counts.Failed != 1 || st.State != StateFinished {
 		t.Errorf("status %+v, want 3 sent, 1 failed (in doubt), finished", st)
+	}
+}
+
+// lostReply runs a command and then reports a lost connection for it, as
+// when Redis runs a script and stops before its reply reaches us; lose
+// picks the commands.
+type lostReply struct{ lose func(redis.Cmder) bool }
+
+func (h lostReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := next(ctx, cmd); err != nil || !h.lose(cmd) {
+			return err
+		}
+		return errors.New("read tcp 127.0.0.1:6379: connection reset by peer")
+	}
+}
+
+func (h lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Redis runs the claim of a recipient and stops before its reply: the
+// chunk gives the recipient back, and the next attempt sends the SMS
+// instead of failing it as in doubt.
+func TestSMSClaimWhoseReplyWasLostIsSent(t *testing.T) {
+	t.Parallel()
+	srv, withSMS := withTwilio(t, twiliotest.Options{})
+	rdb := redistest.Start(t).Client(t)
+	var lost atomic.Bool
+	rdb.AddHook(lostReply{lose: func(cmd redis.Cmder) bool {
+		// the ledger script moving pending (or sending) recipients to sending
+		args := cmd.Args()
+		return len(args) > 8 && fmt.Sprint(args[7]) == "pending,sending" && fmt.Sprint(args[8]) == "sending" &&
+			lost.CompareAndSwap(false, true)
+	}})
+	b := setupOn(t, rdb, withSMS)
+	ctx := t.Context()
+	b.addCustomers(t,
+		customers.Customer{ID: "a", Phone: "+421905111111", Tags: []string{"n"}},
+		customers.Customer{ID: "b", Phone: "+421905222222", Tags: []string{"n"}},
+	)
+	if err := b.engine.HandleLaunch(ctx, launchArgs(smsCampaign("lost", jobs.Audience{Tags: []string{"n"}}), "r1")); err != nil {
+		t.Fatal(err)
+	}
+	b.runUntilDone(t, "lost", "r1", 3, isHoldOrTransient)
+	if !lost.Load() {
+		t.Fatal("no claim was made to lose its reply")
+	}
+	for id, entry := range b.ledger(t, "lost", "r1") {
+		if !strings.HasPrefix(entry, "sent|") {
+			t.Errorf("ledger entry of %s = %q, want sent", id, entry)
+		}
+	}
+	if srv.Count() != 2 {
+		t.Errorf("%d SMS sent, want 2 (one each)", srv.Count())
 	}
 }

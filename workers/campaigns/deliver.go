@@ -149,6 +149,11 @@ func (c *chunk) claim(ctx context.Context, todo []ready) ([]ready, error) {
 		transition{from: []EntryState{EntryPending, EntrySending}, to: EntrySending, requireRun: StateRunning})
 	switch {
 	case err != nil:
+		// Redis may have run the claim and stopped before its reply: give
+		// the recipients back, or the next attempt takes them for sends in
+		// doubt (an SMS in doubt is failed, not sent). None of them was
+		// sent, and no other attempt holds them.
+		c.unclaim(ctx, todo)
 		return nil, err
 	case res.runState == StateCancelled || res.runState == StateFinished:
 		return nil, errRunCancelled
@@ -165,16 +170,34 @@ func (c *chunk) claim(ctx context.Context, todo []ready) ([]ready, error) {
 }
 
 // unclaim gives recipients claimed but not sent to back to pending when the
-// chunk stops before their turn. Should that fail they stay "sending", and
-// the next attempt sends them the e-mail they never got (an SMS is never
-// claimed ahead of its send).
+// chunk stops before their turn, trying for up to releaseFor while Redis
+// does not answer. Should that fail they stay "sending": the next attempt
+// sends an e-mail they never got, and fails an SMS as in doubt.
 func (c *chunk) unclaim(ctx context.Context, rest []ready) {
 	if len(rest) == 0 {
 		return
 	}
-	if _, err := c.e.store.transitionMany(context.WithoutCancel(ctx), c.args.Campaign, c.args.Run, recipientIDs(rest),
-		transition{from: []EntryState{EntrySending}, to: EntryPending}); err != nil {
+	err := keepTrying(ctx, releaseFor, func() error {
+		_, err := c.e.store.transitionMany(context.WithoutCancel(ctx), c.args.Campaign, c.args.Run, recipientIDs(rest),
+			transition{from: []EntryState{EntrySending}, to: EntryPending})
+		return err
+	})
+	if err != nil {
 		c.e.cfg.Logger.Warn("campaign chunk: return claimed recipients to pending", "campaign", c.args.Campaign, "run", c.args.Run, "recipients", len(rest), "error", err)
+	}
+}
+
+// keepTrying calls f until it succeeds, waiting 50 ms doubling to 1 s in
+// between, for up to limit of waiting or until ctx is done, and returns
+// f's last error: for the writes a chunk must not leave undone across a
+// Redis restart or failover.
+func keepTrying(ctx context.Context, limit time.Duration, f func() error) error {
+	var waited time.Duration
+	for wait := 50 * time.Millisecond; ; waited, wait = waited+wait, min(2*wait, time.Second) {
+		err := f()
+		if err == nil || waited+wait > limit || sleepCtx(ctx, wait) != nil {
+			return err
+		}
 	}
 }
 
@@ -320,24 +343,18 @@ func (c *chunk) recordSent(ctx context.Context, r recipient, ref, text string) e
 		rec.event = c.event(r, ref, text)
 	}
 	var res recordResult
-	var waited time.Duration
-	for wait := 50 * time.Millisecond; ; waited, wait = waited+wait, min(2*wait, time.Second) {
-		if res = c.e.rec.record(ctx, rec); res.ledger == nil {
-			c.settled++
-			c.e.cfg.Metrics.settled(c.args.Campaign, c.info.def.Channel, EntrySent)
-			if res.eventWritten {
-				c.events = append(c.events, r.id) // dropped from noevent when the chunk ends
-			}
-			if res.event != nil {
-				return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, res.event)
-			}
-			return c.stillRunning(res.run)
-		}
-		if waited+wait > recordFor || sleepCtx(ctx, wait) != nil {
-			break
-		}
+	if err := keepTrying(ctx, recordFor, func() error { res = c.e.rec.record(ctx, rec); return res.ledger }); err != nil {
+		return fmt.Errorf("campaign %s run %s: recipient %s: record sent: %w", c.args.Campaign, c.args.Run, r.id, err)
 	}
-	return fmt.Errorf("campaign %s run %s: recipient %s: record sent: %w", c.args.Campaign, c.args.Run, r.id, res.ledger)
+	c.settled++
+	c.e.cfg.Metrics.settled(c.args.Campaign, c.info.def.Channel, EntrySent)
+	if res.eventWritten {
+		c.events = append(c.events, r.id) // dropped from noevent when the chunk ends
+	}
+	if res.event != nil {
+		return fmt.Errorf("campaign %s run %s: recipient %s: timeline event: %w", c.args.Campaign, c.args.Run, r.id, res.event)
+	}
+	return c.stillRunning(res.run)
 }
 
 // stillRunning turns the run's state, as the ledger last saw it, into what
