@@ -64,13 +64,8 @@ func sendFailure(err error, to string) *SendError {
 	}
 	var se *stepError
 	if errors.As(err, &se) {
-		code := se.code()
-		out := &SendError{Code: code, Text: se.Error(), Temporary: code < 500 || code > 599, To: to, err: err}
-		var te *textproto.Error
-		if errors.As(err, &te) {
-			out.Enhanced = enhancedOf(te.Msg)
-		}
-		return out
+		code, enhanced := serverReply(err)
+		return &SendError{Code: code, Enhanced: enhanced, Text: se.Error(), Temporary: code < 500 || code > 599, To: to, err: err}
 	}
 	var me *gomail.SendError
 	if !errors.As(err, &me) {
@@ -91,13 +86,19 @@ func sendFailure(err error, to string) *SendError {
 // connectFailure wraps a failure to dial, greet, start TLS or authenticate.
 // It is always transient: it says nothing about the recipient.
 func connectFailure(err error, to string) *SendError {
-	se := &SendError{Text: "connect: " + err.Error(), Temporary: true, To: to, err: err}
+	code, enhanced := serverReply(err)
+	return &SendError{Code: code, Enhanced: enhanced, Text: "connect: " + err.Error(), Temporary: true, To: to, err: err}
+}
+
+// serverReply returns the reply code and enhanced status code of the
+// server's reply in err's chain, or 0 and "" when the server gave none (a
+// network error, a timeout).
+func serverReply(err error) (code int, enhanced string) {
 	var te *textproto.Error
-	if errors.As(err, &te) {
-		se.Code = te.Code
-		se.Enhanced = enhancedOf(te.Msg)
+	if !errors.As(err, &te) {
+		return 0, ""
 	}
-	return se
+	return te.Code, enhancedOf(te.Msg)
 }
 
 // enhancedOf returns the leading "x.y.z" enhanced status code of an SMTP

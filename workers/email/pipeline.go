@@ -48,11 +48,8 @@ func (e *stepError) Unwrap() error { return e.err }
 
 // code is the SMTP reply code of the failure, 0 when the server gave none.
 func (e *stepError) code() int {
-	var te *textproto.Error
-	if errors.As(e.err, &te) {
-		return te.Code
-	}
-	return 0
+	code, _ := serverReply(e.err)
+	return code
 }
 
 // canPipeline reports whether the server c talks to accepts PIPELINING.
