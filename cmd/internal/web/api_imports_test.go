@@ -25,6 +25,18 @@ const sampleCSV = "id,name,email,phone,language,timezone,tags,email_consent,sms_
 	"c-1,Jana,jana@example.com,+421905123456,sk,Europe/Bratislava,vip;newsletter,yes,no\n" +
 	"c-2,Petr,not-an-email,,cs,,,,\n"
 
+// uploadSample uploads sampleCSV as an operator to path (/api/imports and
+// its query), requires 202 and returns the import's id.
+func (b *bundle) uploadSample(t *testing.T, path string) string {
+	t.Helper()
+	code, body := b.callJSON(t, "POST", path, operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST %s = %d %v, want 202", path, code, body)
+	}
+	id, _ := body["import_id"].(string)
+	return id
+}
+
 // TestImportUploadLandsFileAndTask uploads a CSV, finds the file and the
 // task, runs the import the way the worker does and reads the summary.
 func TestImportUploadLandsFileAndTask(t *testing.T) {
@@ -81,15 +93,11 @@ func TestImportUploadLandsFileAndTask(t *testing.T) {
 func TestImportArchivedBeforeItStarted(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	code, body := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
-	}
-	id, _ := body["import_id"].(string)
+	id := b.uploadSample(t, "/api/imports")
 	if err := b.inspector.ArchiveTask(jobs.QueueBulk, "customers:import:"+id); err != nil {
 		t.Fatalf("archive the import's task: %v", err)
 	}
-	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	code, body := b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
 	task, _ := body["task"].(map[string]any)
 	if code != http.StatusOK || body["state"] != "archived" || task["state"] != "archived" || body["summary"] != nil {
 		t.Errorf("GET /api/imports/%s with its task archived = %d %v; want state archived", id, code, body)
@@ -236,18 +244,14 @@ func TestUploadRefusedByItsLength(t *testing.T) {
 func TestImportArchivedMidway(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	code, body := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
-	}
-	id, _ := body["import_id"].(string)
+	id := b.uploadSample(t, "/api/imports")
 	ctx, stop := context.WithCancel(t.Context())
 	_, err := b.store.Import(ctx, customers.ImportRequest{ImportID: id, Path: filepath.Join(b.dataDir, "imports", id+".csv"),
 		BatchSize: 1, Progress: func(customers.ImportSummary) { stop() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Import = %v, want it stopped midway", err)
 	}
-	code, body = b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
+	code, body := b.callJSON(t, "GET", "/api/imports/"+id, viewerSecret, nil)
 	if code != http.StatusOK || body["state"] != "running" {
 		t.Fatalf("GET /api/imports/%s stopped midway, task pending = %d %v; want running", id, code, body)
 	}
@@ -278,12 +282,7 @@ func TestImportUploadKeepsNewerOptOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	written := unsubscribed.Add(-24 * time.Hour).UTC().Format(time.RFC3339)
-	code, body := b.callJSON(t, "POST", "/api/imports?source=crm&modified="+written, operatorSecret,
-		strings.NewReader(sampleCSV), "Content-Type", "text/csv")
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /api/imports = %d %v, want 202", code, body)
-	}
-	id, _ := body["import_id"].(string)
+	id := b.uploadSample(t, "/api/imports?source=crm&modified="+written)
 	path := filepath.Join(b.dataDir, "imports", id+".csv")
 	if _, err := b.store.Import(ctx, customers.ImportRequest{ImportID: id, Path: path, Source: "crm"}); err != nil {
 		t.Fatalf("run the import: %v", err)

@@ -69,11 +69,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b := setup(t)
 	var ids []string
 	for range 3 {
-		code, up := b.callJSON(t, "POST", "/api/imports", operatorSecret, strings.NewReader(sampleCSV), "Content-Type", "text/csv")
-		if code != http.StatusAccepted {
-			t.Fatalf("upload = %d %v", code, up)
-		}
-		ids = append(ids, up["import_id"].(string))
+		ids = append(ids, b.uploadSample(t, "/api/imports"))
 	}
 	done := customers.ImportRequest{ImportID: ids[0], Path: filepath.Join(b.dataDir, "imports", ids[0]+".csv")}
 	if _, err := b.store.Import(t.Context(), done); err != nil {
